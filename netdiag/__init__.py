@@ -1,0 +1,3 @@
+"""netdiag: network diagnostics for container networks."""
+
+__version__ = "0.1.0"

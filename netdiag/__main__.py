@@ -1,0 +1,7 @@
+"""Allow ``python -m netdiag``."""
+
+import sys
+
+from netdiag.cli import main
+
+sys.exit(main())

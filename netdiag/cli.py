@@ -1,0 +1,62 @@
+"""Entry point: pick the command, run it, turn failures into one line and an exit code.
+
+Each command lives in ``netdiag.commands.<name>`` and exposes ``main(argv) -> int``; it may set
+``USAGE_EXIT`` (default 2) and ``INTERNAL_EXIT`` (default 1). Modules are imported only when
+their command runs, so ``netdiag dig`` never pays for scapy or docker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from netdiag import __version__
+from netdiag.errors import NetdiagError, UsageError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dig": ("netdiag.commands.dig", "DNS lookups that answer like BIND dig"),
+    "self": ("netdiag.commands.self_", "where am I: interfaces, routes, resolver, container"),
+}
+
+USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"
+
+
+def _help() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = [USAGE, "", "commands:"]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "Docs: docs/ in the source tree. Exit codes are listed per command there."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_help())
+        return 0 if args else 2
+    if args[0] == "--version":
+        print(f"netdiag {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"netdiag: unknown command {name!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    usage_exit = getattr(module, "USAGE_EXIT", 2)
+    internal_exit = getattr(module, "INTERNAL_EXIT", 1)
+    try:
+        return module.main(rest)
+    except UsageError as exc:
+        print(f"netdiag {name}: error: {exc}", file=sys.stderr)
+        return usage_exit
+    except NetdiagError as exc:
+        print(f"netdiag {name}: {exc}", file=sys.stderr)
+        return internal_exit
+    except KeyboardInterrupt:
+        print(f"netdiag {name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return internal_exit
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        print(f"netdiag {name}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return internal_exit

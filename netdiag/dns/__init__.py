@@ -1,0 +1,1 @@
+"""DNS: resolver configuration, lookups the way an app does them, dig-format rendering."""

@@ -1,0 +1,1 @@
+"""Protocol probes: one module per protocol behind one ``Probe`` shape (see base.py)."""

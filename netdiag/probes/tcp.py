@@ -1,0 +1,18 @@
+"""TCP: the connect itself is the check; facts carry the connect time."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from netdiag.probes.base import Probe, connect
+
+
+class TcpProbe(Probe):
+    scheme = "tcp"
+
+    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+        start = time.monotonic()
+        sock = connect(address, port, timeout)
+        sock.close()
+        return {"connect_ms": round((time.monotonic() - start) * 1000, 3)}

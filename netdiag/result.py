@@ -1,0 +1,40 @@
+"""The one result type of every probe: what was tried, what happened, how long it took."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdiag.status import Status
+
+
+@dataclass
+class ProbeResult:
+    """Outcome of probing one target at one address.
+
+    ``facts`` holds protocol findings (server version, TLS offered, HTTP status, ...);
+    ``step`` names the step that failed (resolve, connect, greeting, login, ...), or is None.
+    """
+
+    target: str
+    address: str | None
+    status: Status
+    elapsed_ms: float
+    detail: str
+    step: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "address": self.address,
+            "status": str(self.status),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "detail": self.detail,
+            "step": self.step,
+            "facts": self.facts,
+        }

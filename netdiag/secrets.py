@@ -1,0 +1,57 @@
+"""Environment values with ``*_FILE`` twins, read the way the todo app reads them.
+
+A ``Secret`` never renders its value: repr, str and JSON all show ``***``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from netdiag.errors import NetdiagError
+
+MAX_SECRET_BYTES = 64 * 1024
+
+
+class Secret:
+    """A value that must not appear in output; call ``reveal()`` only where it is sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def read_secret_file(path: str) -> str:
+    """File content with one trailing newline stripped; errors name the file, never its content."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        raise NetdiagError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if len(data) > MAX_SECRET_BYTES:
+        raise NetdiagError(f"secret file {path} is larger than {MAX_SECRET_BYTES} bytes")
+    text = data.decode("utf-8", errors="replace")
+    if text.endswith("\r\n"):
+        return text[:-2]
+    return text[:-1] if text.endswith("\n") else text
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """``$NAME``, or the content of the file named by ``$NAME_FILE``, which wins when both are set."""
+    env = os.environ if environ is None else environ
+    file_path = env.get(f"{name}_FILE")
+    if file_path:
+        return read_secret_file(file_path)
+    return env.get(name)

@@ -1,0 +1,1 @@
+"""Shared test infrastructure: real peers (dockerd, servers, namespaces) started on demand."""
