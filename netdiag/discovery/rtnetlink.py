@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 NLMSG_NOOP = 1
 NLMSG_ERROR = 2
@@ -174,7 +174,6 @@ class Route:
     scope: str
     metric: int | None = None
     prefsrc: str | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_default(self) -> bool:
