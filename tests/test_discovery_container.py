@@ -54,10 +54,13 @@ MOUNTINFO_HOST = f"""\
 90 27 254:0 /var/lib/docker/containers/{OTHER}/hostname /mnt/peek rw - ext4 /dev/vda rw
 """
 
-CGROUP_V1 = "\n".join(
-    f"{n}:{ctl}:/docker/{CID}"
-    for n, ctl in [(12, "memory"), (11, "cpu,cpuacct"), (1, "name=systemd")]
-) + f"\n0::/docker/{CID}\n"
+CGROUP_V1 = (
+    "\n".join(
+        f"{n}:{ctl}:/docker/{CID}"
+        for n, ctl in [(12, "memory"), (11, "cpu,cpuacct"), (1, "name=systemd")]
+    )
+    + f"\n0::/docker/{CID}\n"
+)
 CGROUP_V2_SYSTEMD = f"0::/system.slice/docker-{CID}.scope\n"
 CGROUP_K8S = f"0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1b2c.slice/cri-containerd-{CID}.scope\n"
 CGROUP_V2_PRIVATE = "0::/\n"
@@ -65,7 +68,8 @@ CGROUP_HOST = "4:memory:/process_api/bbad7c97b7c52e3046a1b0cd028e969e\n0::/user.
 
 
 @pytest.mark.parametrize(
-    "text", [MOUNTINFO_VFS, MOUNTINFO_OVERLAY, MOUNTINFO_DATA_ROOT, MOUNTINFO_ESCAPED, MOUNTINFO_PODMAN]
+    "text",
+    [MOUNTINFO_VFS, MOUNTINFO_OVERLAY, MOUNTINFO_DATA_ROOT, MOUNTINFO_ESCAPED, MOUNTINFO_PODMAN],
 )
 def test_id_from_mountinfo(text: str) -> None:
     assert c.id_from_mountinfo(text) == CID
