@@ -203,18 +203,31 @@ def docker_view(
     view.identified_by = ident.method
     view.containers = [c.to_dict() for c in ident.containers]
     attached = {a.network_id: a for c in ident.containers for a in c.attachments}
-    own = set(snap.addresses())
+    own = snap.addresses()
     for net in nets:
         if ident.containers and net.id not in attached:
             continue  # inside a container: only the networks it is attached to
         doc = net.to_dict()
         att = attached.get(net.id)
         doc["attachment"] = att.to_dict() if att else None
-        doc["local_gateway"] = any(g in own for g in net.gateways)
+        doc["local_address"] = _address_in(own, net.subnets)
         view.networks.append(doc)
     if not ident.containers:
         view.note = "this process is not a container the daemon knows: listing all its networks"
     return view
+
+
+def _address_in(addresses: list[str], subnets: list[str]) -> str | None:
+    """The first of our addresses inside one of ``subnets`` (on a host: the bridge's)."""
+    for subnet in subnets:
+        try:
+            net = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            continue
+        for addr in addresses:
+            if ipaddress.ip_address(addr) in net:
+                return addr
+    return None
 
 
 def gather(no_dns: bool, no_docker: bool) -> SelfReport:
