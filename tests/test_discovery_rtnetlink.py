@@ -203,3 +203,20 @@ def test_proc_parsers_never_raise(text: str) -> None:
     local.parse_proc_route(text)
     local.parse_proc_if_inet6(text)
     local.parse_proc_ipv6_route(text)
+
+
+def test_snapshot_falls_back_to_proc_when_netlink_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sandbox that forbids AF_NETLINK: the /proc reading is used and says so."""
+    expected = local.read_netlink().ipv4_subnets()
+
+    def refuse() -> local.Snapshot:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(local, "read_netlink", refuse)
+    snap = local.snapshot()
+    assert snap.source == "proc"
+    assert snap.notes[0] == "netlink failed ([Errno 1] Operation not permitted); fell back to /proc"
+    assert "lo" in [i.name for i in snap.interfaces]
+    assert snap.ipv4_subnets() == expected

@@ -179,12 +179,13 @@ def dns_check(
 
 
 def docker_view(
-    info: container_mod.ContainerInfo, snap: local.Snapshot, hostname: str, timeout: float
+    info: container_mod.ContainerInfo, snap: local.Snapshot, hostname: str, deadline: Deadline
 ) -> DockerView:
+    """Ask the API (GET only) who we are and which networks we are on; notes, never raises."""
     from netdiag.discovery import docker_api as d
 
     host = d.docker_host()
-    client = d.connect(timeout=timeout)
+    client = d.connect(timeout=max(0.1, deadline.timeout(DOCKER_TIMEOUT)))
     if isinstance(client, d.Unavailable):
         return DockerView(host, False, client.note)
     view = DockerView(host, True)
@@ -196,7 +197,9 @@ def docker_view(
     if isinstance(nets, d.Unavailable):
         view.note = nets.note
         return view
-    ident = d.own_containers(client, info.id, snap.addresses(), snap.macs(), hostname)
+    ident = d.own_containers(
+        client, info.id, snap.addresses(), snap.macs(), hostname, deadline=deadline.end
+    )
     if isinstance(ident, d.Unavailable):
         view.note = ident.note
         ident = d.Identification(None, [])
@@ -212,7 +215,7 @@ def docker_view(
         doc["attachment"] = att.to_dict() if att else None
         doc["local_address"] = _address_in(own, net.subnets)
         view.networks.append(doc)
-    if not ident.containers:
+    if not ident.containers and view.note is None:
         view.note = "this process is not a container the daemon knows: listing all its networks"
     return view
 
@@ -248,7 +251,7 @@ def gather(no_dns: bool, no_docker: bool) -> SelfReport:
         check = dns_check(conf, snap, hostname, deadline)
     docker = None
     if not no_docker:
-        docker = docker_view(info, snap, hostname, deadline.timeout(DOCKER_TIMEOUT))
+        docker = docker_view(info, snap, hostname, deadline)
     return SelfReport(hostname, info, snap, conf, resolver_error, check, docker)
 
 
@@ -360,7 +363,7 @@ def render_text(rep: SelfReport) -> str:
                     n["driver"],
                     ",".join(n["subnets"]) or "-",
                     "yes" if n["internal"] else "no",
-                    att.get("ipv4") or "-",
+                    att.get("ipv4") or n.get("local_address") or "-",
                     att.get("mac") or "-",
                     ",".join(names) or "-",
                 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -383,12 +384,14 @@ def own_containers(
     addresses: Iterable[str],
     macs: Iterable[str],
     hostname: str | None,
+    deadline: float | None = None,
 ) -> Identification | Unavailable:
     """The containers this process belongs to.
 
     By own container id when known; else by matching own MACs, then addresses, against every
     network's members (works with only the network namespace shared, e.g. ``nsenter -n``);
-    else by a 12-hex hostname that prefixes a container id.
+    else by a 12-hex hostname that prefixes a container id. ``deadline`` (time.monotonic())
+    bounds the whole search: past it, the answer is a note.
     """
 
     def find() -> Identification:
@@ -403,6 +406,8 @@ def own_containers(
         for net in nets:
             if net.driver in ("null", "host"):
                 continue
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Note(f"Docker API at {client.host} too slow: gave up matching networks")
             full = inspect_network(client, net.id)
             if isinstance(full, Network):
                 detailed.append(full)
