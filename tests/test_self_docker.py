@@ -144,3 +144,63 @@ def test_host_view_lists_daemon_networks(lab_container: dict[str, str]) -> None:
     lab_net = names[lab_container["net"]]
     assert lab_net["attachment"] is None
     assert lab_net["local_address"] == lab_net["gateways"][0]  # the network's bridge on the host
+
+
+def _host_python_mounts() -> list[str]:
+    """docker run flags that let a busybox container run this very interpreter read-only."""
+    flags = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro"]
+    if Path("/usr/lib64").is_dir():
+        flags += ["-v", "/usr/lib64:/lib64:ro"]
+    for prefix in sorted({sys.base_prefix, sys.prefix}):
+        if not prefix.startswith("/usr/") and prefix != "/usr":
+            flags += ["-v", f"{prefix}:{prefix}:ro"]
+    return [*flags, "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src"]
+
+
+def run_in_container(lab: DockerLab, net: str, *args: str, socket: bool) -> tuple[str, str, str]:
+    """Run netdiag self as a container's own process; returns (name, exit code, stdout)."""
+    extra = _host_python_mounts()
+    if socket:
+        extra += ["-v", "/var/run/docker.sock:/var/run/docker.sock:ro"]
+    command = (sys.executable, "-m", "netdiag", "self", *args)
+    name = lab.container(net, aliases=("app",), command=command, extra=tuple(extra))
+    code = docker("wait", name, timeout=60).stdout.strip()
+    out = docker("logs", name)
+    assert out.stderr == "", out.stderr
+    return name, code, out.stdout
+
+
+def test_inside_a_real_container(docker_lab: DockerLab) -> None:
+    """The container's own mount, cgroup and network namespaces, Docker's resolv.conf."""
+    net = docker_lab.network()
+    name, code, out = run_in_container(docker_lab, net, "--json", socket=True)
+    assert code == "0"
+    doc = json.loads(out)
+    cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    assert doc["container"] == {
+        "in_container": True, "id": cid, "short_id": cid[:12], "source": "mountinfo",
+        "markers": doc["container"]["markers"],
+    }  # fmt: skip
+    assert doc["hostname"] == cid[:12]
+    resolver = doc["resolver"]
+    assert (resolver["path"], resolver["nameservers"], resolver["docker_embedded_dns"]) == (
+        "/etc/resolv.conf", ["127.0.0.11"], True,
+    )  # fmt: skip
+    assert doc["dns_check"]["answers"] == [f"{name}.{net}."]
+    api = doc["docker"]
+    assert api["identified_by"] == "container_id"
+    assert [c["name"] for c in api["containers"]] == [name]
+    (network,) = api["networks"]
+    assert network["name"] == net and "app" in network["attachment"]["aliases"]
+    eth0 = next(i for i in doc["interfaces"] if i["name"] == "eth0")  # the container exited:
+    assert network["attachment"]["ipv4"] == eth0["addresses"][0]["address"]  # compare to itself
+    assert network["attachment"]["mac"] == eth0["mac"]
+
+
+def test_inside_a_real_container_without_socket(docker_lab: DockerLab) -> None:
+    net = docker_lab.network()
+    _, code, out = run_in_container(docker_lab, net, "--no-dns", socket=False)
+    assert code == "0"
+    lines = out.splitlines()
+    assert "  API          not reachable: no Docker socket at /var/run/docker.sock" in lines
+    assert lines[1].startswith("container        in a container, id ")
