@@ -1,0 +1,229 @@
+"""MySQL/MariaDB: the server's first packet without credentials, a real login with them.
+
+Without a user the probe reads one bounded packet and classifies it (greeting, ERR, foreign
+bytes, silence). With a user it logs in through PyMySQL the way the todo app does, runs
+``SELECT VERSION()``, checks the database and optionally a table, and quits cleanly, so a
+healthy prober never counts as a connection error in the server's host cache.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from netdiag.probes import mysql_wire as wire
+from netdiag.probes.base import Probe, ProbeFailure, connect, recv_exactly, recv_some
+from netdiag.secrets import Secret, env_value, read_secret_file, redact
+from netdiag.status import Status
+
+EXTRA_KEY = "mysql"  # ProbeOptions.extra[EXTRA_KEY] holds a MySQLLogin
+
+
+@dataclass
+class MySQLLogin:
+    """Credentials and what to check after logging in; ``user=None`` means greeting only."""
+
+    user: str | None = None
+    password: Secret | None = None
+    database: str | None = None
+    table: str | None = None
+
+    @classmethod
+    def from_sources(
+        cls,
+        user: str | None = None,
+        password_file: str | None = None,
+        database: str | None = None,
+        table: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> MySQLLogin:
+        """Flags first, then the todo app's MYSQL_USER/_PASSWORD/_DB (``*_FILE`` twins win)."""
+        env = os.environ if environ is None else environ
+        if password_file is not None:
+            password: str | None = read_secret_file(password_file)
+        else:
+            password = env_value("MYSQL_PASSWORD", env)
+        return cls(
+            user=user if user is not None else env_value("MYSQL_USER", env),
+            password=Secret(password) if password is not None else None,
+            database=database if database is not None else env_value("MYSQL_DB", env),
+            table=table,
+        )
+
+
+def env_host(environ: Mapping[str, str] | None = None) -> str | None:
+    """The todo app's MYSQL_HOST (or the content of MYSQL_HOST_FILE)."""
+    return env_value("MYSQL_HOST", os.environ if environ is None else environ)
+
+
+def read_first_packet(sock: socket.socket, deadline: float) -> wire.Handshake | wire.ErrPacket:
+    """Read and parse the server's first packet, never more than MAX_FIRST_PACKET + 4 bytes."""
+    try:
+        header = recv_exactly(sock, wire.HEADER_LEN, deadline, "greeting")
+    except ProbeFailure as fail:
+        if fail.status is Status.TIMEOUT and not fail.facts.get("seen"):
+            fail.detail = (
+                "connected, but no MySQL greeting arrived in time "
+                "(a MySQL server speaks first; this peer stays silent, e.g. HTTP, or is stuck)"
+            )
+        elif fail.facts.get("seen"):
+            fail.detail += f" of the greeting header: {wire.describe_foreign(bytes.fromhex(fail.facts['seen']))}"
+        raise
+    length, seq = wire.parse_header(header)
+    if length > wire.MAX_FIRST_PACKET or seq != 0:
+        more = b""
+        try:  # a little more text makes a banner recognisable; bounded in size and time
+            more = recv_some(sock, 124, min(deadline, time.monotonic() + 0.2), "greeting")
+        except ProbeFailure:
+            pass
+        seen = header + more
+        if seen[:4].isascii() and all(0x20 <= b < 0x7F for b in seen[:4]):
+            what = wire.describe_foreign(seen)
+        elif length > wire.MAX_FIRST_PACKET:
+            what = f"a header announcing a {length}-byte packet (a greeting is < {wire.MAX_FIRST_PACKET})"
+        else:
+            what = f"a packet with sequence id {seq} (a greeting has 0)"
+        raise ProbeFailure(
+            Status.PROTOCOL_MISMATCH,
+            "greeting",
+            f"not MySQL: the peer sent {what}",
+            {"seen": seen[:64].hex()},
+        )
+    try:
+        payload = recv_exactly(sock, length, deadline, "greeting")
+    except ProbeFailure as fail:
+        fail.detail = f"{fail.detail} of a {length}-byte greeting packet"
+        raise
+    try:
+        return wire.parse_first_packet(payload)
+    except wire.MySQLParseError as exc:
+        raise ProbeFailure(
+            Status.PROTOCOL_MISMATCH,
+            "greeting",
+            f"not a MySQL greeting: {exc}; seen {wire.describe_foreign(header + payload)}",
+            {"seen": (header + payload)[:64].hex()},
+        ) from None
+
+
+def rejected(err: wire.ErrPacket, step: str) -> ProbeFailure:
+    meaning = f" ({err.meaning})" if err.meaning else ""
+    detail = f"ERROR {err.code}{meaning}: {err.message}"
+    return ProbeFailure(Status.REJECTED, step, detail, err.to_facts())
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+class MySQLProbe(Probe):
+    scheme = "mysql"
+
+    def login(self) -> MySQLLogin:
+        login = self.options.extra.get(EXTRA_KEY) or MySQLLogin()
+        user = login.user or self.target.user
+        database = login.database or (self.target.path.strip("/") or None)
+        return MySQLLogin(user, login.password, database, login.table)
+
+    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+        login = self.login()
+        if login.user:
+            return self._login_check(address, port, timeout, login)
+        return self._greeting_check(address, port, timeout)
+
+    def _greeting_check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        sock = connect(address, port, timeout, self.options.source_address)
+        try:
+            first = read_first_packet(sock, deadline)
+        finally:
+            _close(sock)
+        if isinstance(first, wire.ErrPacket):
+            raise rejected(first, "greeting")
+        facts = first.to_facts()
+        tls = "TLS offered" if first.tls_offered else "no TLS"
+        facts["detail"] = f"{first.flavor} {first.version}, {tls}, auth {first.auth_plugin}"
+        return facts
+
+    def _login_check(
+        self, address: str, port: int, timeout: float, login: MySQLLogin
+    ) -> dict[str, Any]:
+        import pymysql
+
+        deadline = time.monotonic() + timeout
+        secret = login.password
+        step = "connect"
+        sock = connect(address, port, timeout, self.options.source_address)
+        left = max(0.001, deadline - time.monotonic())
+        conn = pymysql.connections.Connection(
+            user=login.user,
+            password=secret.reveal() if secret else "",
+            host=address,
+            port=port,
+            database=login.database,
+            connect_timeout=max(1, int(left + 0.999)),
+            read_timeout=left,
+            write_timeout=left,
+            defer_connect=True,
+            program_name="netdiag",
+        )
+        facts: dict[str, Any] = {"user": login.user, "database": login.database}
+        try:
+            step = "login"
+            sock.settimeout(left)
+            conn.connect(sock)
+            facts["server_version"] = conn.get_server_info()
+            with conn.cursor() as cur:
+                step = "query"
+                cur.execute("SELECT VERSION()")
+                row = cur.fetchone()
+                version = str(row[0]) if row else ""
+                facts["version"] = version
+                facts["flavor"] = "MariaDB" if "mariadb" in version.lower() else "MySQL"
+                if login.table:
+                    step = "table"
+                    facts["table"] = login.table
+                    quoted = login.table.replace("`", "``")
+                    cur.execute(f"SELECT 1 FROM `{quoted}` LIMIT 0")
+                    cur.fetchall()
+            step = "quit"
+            conn.close()  # COM_QUIT: a clean end, never counted as a connection error
+        except pymysql.err.MySQLError as exc:
+            raise self._failure(exc, step, secret, deadline) from None
+        except OSError as exc:
+            raise ProbeFailure(
+                Status.ERROR, step, redact(exc.strerror or str(exc), secret)
+            ) from None
+        finally:
+            if conn.open:
+                try:
+                    conn.close()
+                except Exception:
+                    _close(sock)
+            else:
+                _close(sock)
+        where = f", database {login.database}" if login.database else ""
+        table = f", table {login.table}" if login.table else ""
+        facts["detail"] = f"logged in as {login.user}{where}{table}: {facts['version']}"
+        return facts
+
+    @staticmethod
+    def _failure(exc: Exception, step: str, secret: Secret | None, deadline: float) -> ProbeFailure:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        message = redact(str(exc.args[1]) if len(exc.args) > 1 else str(exc), secret)
+        if code is not None and code < 2000:  # a server error code (client codes are 2xxx)
+            err = wire.ErrPacket(code, message, None, wire.KNOWN_ERRORS.get(code))
+            return rejected(err, step)
+        if time.monotonic() >= deadline - 0.01 or "timed out" in message:
+            return ProbeFailure(Status.TIMEOUT, step, f"timed out during {step}: {message}")
+        if code in (2013, 2006):  # lost connection / gone away while logging in
+            return ProbeFailure(
+                Status.PROTOCOL_MISMATCH, step, f"connection lost during {step}: {message}"
+            )
+        return ProbeFailure(Status.ERROR, step, f"{step} failed: {message}")
