@@ -229,7 +229,8 @@ def start_postgres(host: str = "127.0.0.1", extra_conf: Sequence[str] = ()) -> I
     started = False
     try:
         init = subprocess.run(
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"]),
+            _as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "--auth-local=trust",
+                          "--auth-host=scram-sha-256", "-U", "postgres"]),
             capture_output=True,
             text=True,
             timeout=120,
