@@ -17,8 +17,14 @@ pytestmark = pytest.mark.slow
 NO_MYSQL_ENV = {
     k: ""
     for k in (
-        "MYSQL_HOST", "MYSQL_USER", "MYSQL_PASSWORD", "MYSQL_DB",
-        "MYSQL_HOST_FILE", "MYSQL_USER_FILE", "MYSQL_PASSWORD_FILE", "MYSQL_DB_FILE",
+        "MYSQL_HOST",
+        "MYSQL_USER",
+        "MYSQL_PASSWORD",
+        "MYSQL_DB",
+        "MYSQL_HOST_FILE",
+        "MYSQL_USER_FILE",
+        "MYSQL_PASSWORD_FILE",
+        "MYSQL_DB_FILE",
     )
 }
 

@@ -30,20 +30,35 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})")
-    p.add_argument("--deadline", type=positive_float, default=DEFAULT_DEADLINE,
-                   help=f"seconds for the whole command (default {DEFAULT_DEADLINE:g})")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=DEFAULT_DEADLINE,
+        help=f"seconds for the whole command (default {DEFAULT_DEADLINE:g})",
+    )
     p.add_argument("--source", metavar="ADDR", help="local address to connect from")
     mysql = p.add_argument_group("mysql")
     mysql.add_argument("--user", help="log in as USER (default $MYSQL_USER)")
-    mysql.add_argument("--password-file", metavar="FILE",
-                       help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)")
+    mysql.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)",
+    )
     mysql.add_argument("--database", help="database to use (default $MYSQL_DB)")
     mysql.add_argument("--table", help="also check that this table exists")
     http = p.add_argument_group("http")
-    http.add_argument("--expect-status", action="append", metavar="CODES",
-                      help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)")
+    http.add_argument(
+        "--expect-status",
+        action="append",
+        metavar="CODES",
+        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
+    )
     http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     http.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
     return p

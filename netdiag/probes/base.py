@@ -59,9 +59,7 @@ class Probe(ABC):
         """Probe ``address:port`` within ``timeout`` s; return facts or raise ProbeFailure."""
 
 
-def connect(
-    address: str, port: int, timeout: float, source: str | None = None
-) -> socket.socket:
+def connect(address: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
     """TCP connect (from ``source`` when given), telling refused, timeout and unreachable apart."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 from netdiag.errors import UsageError
 from netdiag.probes.base import Probe, ProbeFailure, connect
+from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.status import Status
 
 EXTRA_KEY = "http"  # ProbeOptions.extra[EXTRA_KEY] holds an HTTPSettings
@@ -91,7 +92,9 @@ class HTTPProbe(Probe):
             scheme = nxt.scheme or scheme
             path = (nxt.path or "/") + (f"?{nxt.query}" if nxt.query else "")
         else:
-            raise ProbeFailure(Status.ERROR, "redirect", f"more than {MAX_REDIRECTS} redirects", facts)
+            raise ProbeFailure(
+                Status.ERROR, "redirect", f"more than {MAX_REDIRECTS} redirects", facts
+            )
         code = facts["status_code"]
         line = f"HTTP {code} {facts['reason']}".rstrip()
         if "location" in facts and 300 <= code < 400:
@@ -126,9 +129,9 @@ class HTTPProbe(Probe):
                         Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
                     ) from None
             step = "request"
-            conn = (http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection)(
-                host, port, timeout=left
-            )
+            conn = (
+                http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            )(host, port, timeout=left)
             conn.sock = sock
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             default = 443 if scheme == "https" else 80
@@ -152,8 +155,12 @@ class HTTPProbe(Probe):
         except TimeoutError:
             raise ProbeFailure(Status.TIMEOUT, step, f"no HTTP {step} in time") from None
         except (http.client.BadStatusLine, http.client.LineTooLong) as exc:
+            seen = str(exc)[:80].encode("latin-1", errors="replace")
             raise ProbeFailure(
-                Status.PROTOCOL_MISMATCH, step, f"not HTTP: {type(exc).__name__} {str(exc)[:60]!r}"
+                Status.PROTOCOL_MISMATCH,
+                step,
+                f"not HTTP: the peer answered with {describe_foreign(seen)}",
+                {"seen": seen[:64].hex()},
             ) from None
         except http.client.HTTPException as exc:
             raise ProbeFailure(

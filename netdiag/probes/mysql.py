@@ -8,6 +8,7 @@ healthy prober never counts as a connection error in the server's host cache.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -71,20 +72,21 @@ def read_first_packet(sock: socket.socket, deadline: float) -> wire.Handshake | 
                 "(a MySQL server speaks first; this peer stays silent, e.g. HTTP, or is stuck)"
             )
         elif fail.facts.get("seen"):
-            fail.detail += f" of the greeting header: {wire.describe_foreign(bytes.fromhex(fail.facts['seen']))}"
+            seen = wire.describe_foreign(bytes.fromhex(fail.facts["seen"]))
+            fail.detail += f" of the greeting header: {seen}"
         raise
     length, seq = wire.parse_header(header)
     if length > wire.MAX_FIRST_PACKET or seq != 0:
         more = b""
-        try:  # a little more text makes a banner recognisable; bounded in size and time
+        # a little more text makes a banner recognisable; bounded in size and time
+        with contextlib.suppress(ProbeFailure):
             more = recv_some(sock, 124, min(deadline, time.monotonic() + 0.2), "greeting")
-        except ProbeFailure:
-            pass
         seen = header + more
         if seen[:4].isascii() and all(0x20 <= b < 0x7F for b in seen[:4]):
             what = wire.describe_foreign(seen)
         elif length > wire.MAX_FIRST_PACKET:
-            what = f"a header announcing a {length}-byte packet (a greeting is < {wire.MAX_FIRST_PACKET})"
+            limit = wire.MAX_FIRST_PACKET
+            what = f"a header announcing a {length}-byte packet (a greeting is < {limit})"
         else:
             what = f"a packet with sequence id {seq} (a greeting has 0)"
         raise ProbeFailure(
@@ -116,10 +118,8 @@ def rejected(err: wire.ErrPacket, step: str) -> ProbeFailure:
 
 
 def _close(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sock.close()
-    except OSError:
-        pass
 
 
 class MySQLProbe(Probe):

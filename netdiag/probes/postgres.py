@@ -6,6 +6,7 @@ PostgreSQL; an ErrorResponse's SQLSTATE classifies the rest (see docs/probes.md)
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
@@ -119,7 +120,15 @@ class PostgresProbe(Probe):
         sock = connect(address, port, timeout, source)
         try:
             sock.sendall(SSL_REQUEST)
-            answer = recv_exactly(sock, 1, deadline, "ssl_request")
+            try:
+                answer = recv_exactly(sock, 1, deadline, "ssl_request")
+            except ProbeFailure as fail:
+                if fail.status is Status.TIMEOUT:
+                    fail.detail = (
+                        f"no answer to SSLRequest within {timeout:g}s "
+                        "(PostgreSQL answers at once: the peer is silent or stuck)"
+                    )
+                raise
             if answer not in (b"S", b"N"):
                 raise ProbeFailure(
                     Status.PROTOCOL_MISMATCH,
@@ -137,13 +146,19 @@ class PostgresProbe(Probe):
             try:
                 if kind == "R":
                     facts.update(parse_auth_request(payload))
-                    facts["detail"] = f"up, TLS {'offered' if facts['tls_offered'] else 'off'}, auth {facts['auth_method']}"
+                    facts["detail"] = (
+                        f"up, TLS {'offered' if facts['tls_offered'] else 'off'}, "
+                        f"auth {facts['auth_method']}"
+                    )
                     return facts
                 if kind == "E":
                     fields = parse_error_fields(payload)
                     facts.update(
-                        {"sqlstate": fields.get("C"), "error_message": fields.get("M"),
-                         "severity": fields.get("S")}
+                        {
+                            "sqlstate": fields.get("C"),
+                            "error_message": fields.get("M"),
+                            "severity": fields.get("S"),
+                        }
                     )
                     status, detail = classify_error(fields)
                     if status is Status.OK:
@@ -158,8 +173,6 @@ class PostgresProbe(Probe):
                 Status.PROTOCOL_MISMATCH, "startup", f"unexpected message {kind!r} after startup"
             )
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendall(TERMINATE)
-            except OSError:
-                pass
             sock.close()

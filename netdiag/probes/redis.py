@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -40,15 +41,23 @@ class RedisProbe(Probe):
             sock.sendall(PING)
             data = b""
             while b"\r\n" not in data and len(data) < MAX_REPLY:
-                data += recv_some(sock, MAX_REPLY - len(data), deadline, "ping")
+                try:
+                    data += recv_some(sock, MAX_REPLY - len(data), deadline, "ping")
+                except ProbeFailure as fail:
+                    if data and fail.status is Status.TIMEOUT:
+                        fail.detail = (
+                            f"incomplete reply to PING: {len(data)} bytes and no line end in time"
+                        )
+                        fail.facts["seen"] = data[:64].hex()
+                    elif not data and fail.status is Status.TIMEOUT:
+                        fail.detail = f"no reply to PING within {timeout:g}s"
+                    raise
             status, detail, facts = classify_reply(data.split(b"\r\n", 1)[0])
             facts["reply"] = data.split(b"\r\n", 1)[0][:80].decode("utf-8", errors="replace")
             if status is not Status.OK:
                 raise ProbeFailure(status, "ping", detail, facts)
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendall(QUIT)
-            except OSError:
-                pass
             facts["detail"] = detail
             return facts
         finally:

@@ -32,7 +32,9 @@ def silent(conn: socket.socket, stop: threading.Event) -> None:
     stop.wait(60)
 
 
-def drip(conn: socket.socket, stop: threading.Event, data: bytes = b"\x64\x00\x00\x00\x0a5.5") -> None:
+def drip(
+    conn: socket.socket, stop: threading.Event, data: bytes = b"\x64\x00\x00\x00\x0a5.5"
+) -> None:
     """Send a plausible greeting start one byte a second, forever."""
     i = 0
     while not stop.wait(1.0 if i else 0):

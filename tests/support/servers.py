@@ -229,8 +229,17 @@ def start_postgres(host: str = "127.0.0.1", extra_conf: Sequence[str] = ()) -> I
     started = False
     try:
         init = subprocess.run(
-            _as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "--auth-local=trust",
-                          "--auth-host=scram-sha-256", "-U", "postgres"]),
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-U",
+                    "postgres",
+                ]
+            ),
             capture_output=True,
             text=True,
             timeout=120,
@@ -238,12 +247,30 @@ def start_postgres(host: str = "127.0.0.1", extra_conf: Sequence[str] = ()) -> I
         if init.returncode != 0:
             raise ServerStartError(f"initdb failed: {init.stderr[-800:]}")
         opts = " ".join(
-            [f"-p {port}", f"-k {tmp}", f"-c listen_addresses={host}", "-c fsync=off",
-             *(f"-c {c}" for c in extra_conf)]
+            [
+                f"-p {port}",
+                f"-k {tmp}",
+                f"-c listen_addresses={host}",
+                "-c fsync=off",
+                *(f"-c {c}" for c in extra_conf),
+            ]
         )
         start = subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-l", str(log),
-                          "-o", opts, "-w", "-t", "60", "start"]),
+            _as_postgres(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(datadir),
+                    "-l",
+                    str(log),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
             capture_output=True,
             text=True,
             timeout=90,
@@ -255,8 +282,9 @@ def start_postgres(host: str = "127.0.0.1", extra_conf: Sequence[str] = ()) -> I
     finally:
         if started:
             subprocess.run(
-                _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "immediate",
-                              "-w", "stop"]),
+                _as_postgres(
+                    [str(PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"]
+                ),
                 capture_output=True,
                 timeout=60,
             )
@@ -282,8 +310,21 @@ def start_redis(host: str = "127.0.0.1", password: str | None = None) -> Iterato
     """redis-server on ``host`` without persistence; ``password`` sets requirepass."""
     tmp = Path(tempfile.mkdtemp(prefix="nd-redis-"))
     port = free_port(host)
-    args = ["redis-server", "--port", str(port), "--bind", host, "--save", "",
-            "--appendonly", "no", "--dir", str(tmp), "--logfile", str(tmp / "redis.log")]
+    args = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        host,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp),
+        "--logfile",
+        str(tmp / "redis.log"),
+    ]
     if password:
         args += ["--requirepass", password]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -338,10 +379,8 @@ def start_http(
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            try:
+            with contextlib.suppress(OSError):
                 self.wfile.write(body)
-            except OSError:
-                pass
 
         def log_message(self, format: str, *args: object) -> None:
             pass
