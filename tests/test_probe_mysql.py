@@ -49,6 +49,13 @@ def test_greeting_without_credentials(mariadb) -> None:
     assert facts["auth_plugin"] == "mysql_native_password"
     assert facts["mariadb_capabilities"].startswith("0x")
     assert "MariaDB 10." in res["detail"]
+    assert res["facts"]["dummy_login"] == "refused as expected (ERROR 1045)"
+
+
+def test_greeting_only(mariadb) -> None:
+    rc, (res,), _ = probe_json(mariadb.url, "--greeting-only")
+    assert rc == 0 and res["status"] == "ok"
+    assert "dummy_login" not in res["facts"]
 
 
 def test_table_output_and_exit_code(mariadb) -> None:

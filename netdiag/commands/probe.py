@@ -52,6 +52,12 @@ def build_parser() -> ArgumentParser:
     )
     mysql.add_argument("--database", help="database to use (default $MYSQL_DB)")
     mysql.add_argument("--table", help="also check that this table exists")
+    mysql.add_argument(
+        "--greeting-only",
+        action="store_true",
+        help="without a user: read the greeting and close (no dummy login; counts as a "
+        "connect error on servers with a host cache, see docs/probes.md)",
+    )
     http = p.add_argument_group("http")
     http.add_argument(
         "--expect-status",
@@ -83,7 +89,12 @@ def build_options(args, targets: Sequence[Target]) -> ProbeOptions:
         from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
 
         options.extra[EXTRA_KEY] = MySQLLogin.from_sources(
-            args.user, args.password_file, args.database, args.table, os.environ
+            args.user,
+            args.password_file,
+            args.database,
+            args.table,
+            os.environ,
+            args.greeting_only,
         )
     if schemes & {"http", "https"}:
         from netdiag.probes.http import EXTRA_KEY as HTTP_KEY

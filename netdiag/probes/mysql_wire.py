@@ -300,3 +300,53 @@ def describe_foreign(data: bytes, limit: int = 60) -> str:
     if data and all(b in _PRINTABLE for b in data[:limit]):
         return f"text {_text(data[:limit]).strip()!r}"
     return f"bytes {data[:16].hex()}" + ("..." if len(data) > 16 else "")
+
+
+# --- the polite end of an anonymous probe: a login as a user that does not exist ----------
+
+PROBE_USER = "netdiag_probe"
+COM_QUIT = b"\x01\x00\x00\x00\x01"  # length 1, sequence 0, command 0x01
+_CLIENT_FLAGS = CLIENT_MYSQL | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
+UTF8MB4_GENERAL_CI = 45
+
+
+def frame(payload: bytes, seq: int) -> bytes:
+    """``payload`` framed as one packet with sequence id ``seq``."""
+    return len(payload).to_bytes(3, "little") + bytes([seq & 0xFF]) + payload
+
+
+def dummy_login(greeting: Handshake, user: str = PROBE_USER) -> bytes:
+    """A framed HandshakeResponse41 for ``user`` with an empty password (sequence 1).
+
+    Servers count it as an authentication error, not a handshake (connect) error, so it never
+    moves the client's host towards max_connect_errors; see docs/probes.md.
+    """
+    plugin = (greeting.auth_plugin or "mysql_native_password").encode()
+    payload = (
+        _CLIENT_FLAGS.to_bytes(4, "little")
+        + (16 * 1024 * 1024).to_bytes(4, "little")
+        + bytes([UTF8MB4_GENERAL_CI])
+        + bytes(23)
+        + user.encode()
+        + b"\x00"
+        + b"\x00"  # auth response: length 0
+        + plugin
+        + b"\x00"
+    )
+    return frame(payload, 1)
+
+
+def parse_login_reply(payload: bytes) -> tuple[str, ErrPacket | None]:
+    """The server's answer to a login -> ("ok" | "err" | "auth_switch" | "auth_more", ERR)."""
+    if not payload:
+        raise MySQLParseError("empty reply to the login")
+    kind = payload[0]
+    if kind == 0xFF:
+        return "err", parse_err(payload)
+    if kind == 0x00:
+        return "ok", None
+    if kind == 0xFE:
+        return "auth_switch", None
+    if kind == 0x01:
+        return "auth_more", None
+    raise MySQLParseError(f"unexpected reply 0x{kind:02x} to the login")
