@@ -72,9 +72,9 @@ def build_parser() -> ArgumentParser:
 
 def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:
     """A target argument; bare ``mysql`` (or ``mysql://``) means the app's $MYSQL_HOST."""
-    from netdiag.probes.mysql import env_host
-
     if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag.probes.mysql import env_host
+
         host = env_host(environ)
         if not host:
             raise UsageError("`mysql` without a host needs MYSQL_HOST (or write mysql://HOST)")
