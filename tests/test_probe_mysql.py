@@ -143,23 +143,26 @@ def test_bare_mysql_needs_host() -> None:
     assert "MYSQL_HOST" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("mode", ["file", "env"])
+@pytest.mark.parametrize("mode", ["file", "env", "flag"])
 def test_secret_never_appears(mariadb, tmp_path, mode: str) -> None:
     secret = "Zq9-netdiag-UNIQUE-secret-4711"
     env = {"MYSQL_HOST": f"{mariadb.host}:{mariadb.port}", "MYSQL_USER": "todo"}
+    flags: list[str] = []
+    (tmp_path / "pw").write_text(secret + "\n")
     if mode == "file":
-        (tmp_path / "pw").write_text(secret + "\n")
         env["MYSQL_PASSWORD_FILE"] = str(tmp_path / "pw")
+    elif mode == "flag":
+        flags = ["--password-file", str(tmp_path / "pw")]
     else:
         env["MYSQL_PASSWORD"] = secret
     outputs = []
     for extra in ([], ["--json"], ["--database", "todos", "--table", "missing"], ["--bogus"]):
-        out = run_netdiag("probe", "mysql", *extra, env={**NO_MYSQL_ENV, **env})
+        out = run_netdiag("probe", "mysql", *flags, *extra, env={**NO_MYSQL_ENV, **env})
         outputs += [out.stdout, out.stderr]
         if extra != ["--bogus"]:
             assert out.returncode == 1  # wrong password: rejected 1045
     # also a refused port and an unresolvable path of the login code
-    out = run_netdiag("probe", "mysql://127.0.0.1:1", env={**NO_MYSQL_ENV, **env})
+    out = run_netdiag("probe", "mysql://127.0.0.1:1", *flags, env={**NO_MYSQL_ENV, **env})
     outputs += [out.stdout, out.stderr]
     blob = "\n".join(outputs)
     assert "1045" in blob

@@ -258,6 +258,9 @@ class MySQLProbe(Probe):
             raise ProbeFailure(
                 Status.ERROR, step, redact(exc.strerror or str(exc), secret)
             ) from None
+        except Exception as exc:  # a driver bug: report it, but never with the password in it
+            detail = redact(f"internal error: {type(exc).__name__}: {exc}", secret)
+            raise ProbeFailure(Status.ERROR, step, detail) from None
         finally:
             if conn.open:
                 try:
