@@ -83,6 +83,17 @@ def test_broken_frames_raise_parse_error(data: bytes) -> None:
         wire.parse_first_frame(data)
 
 
+def test_dummy_login_packet_layout() -> None:
+    hs = wire.parse_first_frame(GREETING)
+    assert isinstance(hs, wire.Handshake)
+    packet = wire.dummy_login(hs)
+    seq, payload, rest = wire.split_packet(packet)
+    assert (seq, rest) == (1, b"")
+    flags = int.from_bytes(payload[:4], "little")
+    assert flags & wire.CLIENT_PROTOCOL_41 and flags & wire.CLIENT_PLUGIN_AUTH
+    assert payload[32:].split(b"\x00")[:3] == [b"netdiag_probe", b"", b"mysql_native_password"]
+
+
 def test_describe_foreign() -> None:
     assert "SSH banner" in wire.describe_foreign(b"SSH-2.0-OpenSSH_9.2p1\r\n")
     assert "HTTP response" in wire.describe_foreign(b"HTTP/1.1 400 Bad Request\r\n")
@@ -101,6 +112,8 @@ def test_any_bytes_parse_or_parse_error(data: bytes) -> None:
         if isinstance(result, wire.Handshake):
             result.to_facts()
     assert isinstance(wire.describe_foreign(data), str)
+    with contextlib.suppress(wire.MySQLParseError):
+        assert wire.parse_login_reply(data)[0] in {"ok", "err", "auth_switch", "auth_more"}
 
 
 @settings(max_examples=1000, deadline=None)
