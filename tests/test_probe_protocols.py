@@ -124,6 +124,19 @@ def test_postgres_too_many_clients() -> None:
 
 
 @pytest.mark.slow
+def test_postgres_not_ready_57p03() -> None:
+    from tests.support.servers import start_postgres
+
+    # a standby with hot_standby=off and no primary stays in recovery: 57P03 for every client
+    with start_postgres(standby=True) as srv:
+        rc, (res,) = probe_json(srv.url)
+    assert rc == 1
+    assert res["status"] == "rejected"
+    assert res["facts"]["sqlstate"] == "57P03"
+    assert res["detail"].startswith("not ready")
+
+
+@pytest.mark.slow
 def test_redis_pong(redis_server) -> None:
     rc, (res,) = probe_json(redis_server.url)
     assert rc == 0 and res["status"] == "ok" and res["detail"] == "PONG"

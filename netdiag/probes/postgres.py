@@ -32,7 +32,7 @@ AUTH_METHODS = {
 }
 
 NOT_READY = {
-    "57P03": "the database system is starting up or shutting down",
+    "57P03": "not accepting connections yet (starting up, recovering or shutting down)",
     "53300": "too many connections",
 }
 

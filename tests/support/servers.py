@@ -220,8 +220,14 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def start_postgres(host: str = "127.0.0.1", extra_conf: Sequence[str] = ()) -> Iterator[Postgres]:
-    """A fresh PostgreSQL 15 cluster on ``host`` (run as the ``postgres`` OS user)."""
+def start_postgres(
+    host: str = "127.0.0.1", extra_conf: Sequence[str] = (), standby: bool = False
+) -> Iterator[Postgres]:
+    """A fresh PostgreSQL 15 cluster on ``host`` (run as the ``postgres`` OS user).
+
+    ``standby=True`` starts it in recovery with ``hot_standby=off`` and no primary: it stays
+    up but refuses every client with SQLSTATE 57P03, like a server that is still starting.
+    """
     tmp = Path(tempfile.mkdtemp(prefix="nd-pg-"))
     shutil.chown(tmp, "postgres", "postgres")
     datadir, log = tmp / "data", tmp / "pg.log"
@@ -246,6 +252,10 @@ def start_postgres(host: str = "127.0.0.1", extra_conf: Sequence[str] = ()) -> I
         )
         if init.returncode != 0:
             raise ServerStartError(f"initdb failed: {init.stderr[-800:]}")
+        if standby:
+            (datadir / "standby.signal").touch()
+            shutil.chown(datadir / "standby.signal", "postgres", "postgres")
+            extra_conf = [*extra_conf, "hot_standby=off"]
         opts = " ".join(
             [
                 f"-p {port}",
