@@ -76,6 +76,43 @@ def test_hostile_peer(behaviour, scheme: str, status: str, words: str) -> None:
     assert peak < MEMORY_BOUND, f"peak {peak} bytes"
 
 
+LOGIN_CASES = [
+    (hostile.silent, "timeout", "no MySQL greeting"),
+    (hostile.garbage_16mb, "protocol_mismatch", "not MySQL"),
+    (hostile.huge_packet, "protocol_mismatch", "16777215-byte packet"),
+    (hostile.close_mid_packet, "protocol_mismatch", "peer closed"),
+    (hostile.ssh_banner, "protocol_mismatch", "SSH banner"),
+]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "words"), LOGIN_CASES, ids=[c[0].__name__ for c in LOGIN_CASES]
+)
+def test_hostile_peer_in_login_mode(behaviour, status: str, words: str) -> None:
+    # the greeting is vetted before PyMySQL sees the socket: the driver never meets the peer
+    import pymysql  # noqa: F401  (imported before tracing)
+
+    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+
+    target = parse_target("mysql://127.0.0.1")
+    engine.probe_class("mysql")
+    options = ProbeOptions(timeout=TIMEOUT, extra={EXTRA_KEY: MySQLLogin("todo")})
+    with hostile.hostile_peer(behaviour) as peer:
+        target = parse_target(peer.url("mysql"))
+        tracemalloc.start()
+        try:
+            start = time.monotonic()
+            (result,) = engine.run([target], options, Deadline(10))
+            elapsed = time.monotonic() - start
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert str(result.status) == status, result
+    assert words in result.detail
+    assert elapsed < TIMEOUT + 1.0
+    assert peak < MEMORY_BOUND, f"peak {peak} bytes"
+
+
 def test_hostile_via_cli_json_is_one_line_not_traceback() -> None:
     with hostile.hostile_peer(hostile.huge_packet) as peer:
         out = run_netdiag("probe", "--json", "--timeout", "1", peer.url("mysql"))

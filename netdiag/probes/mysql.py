@@ -115,6 +115,37 @@ def read_first_packet(sock: socket.socket, deadline: float) -> wire.Handshake | 
         ) from None
 
 
+def _peek(sock: socket.socket, count: int, deadline: float) -> bytes:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    sock.settimeout(left)
+    return sock.recv(count, socket.MSG_PEEK | socket.MSG_WAITALL)
+
+
+def peek_greeting(sock: socket.socket, deadline: float) -> wire.Handshake:
+    """Check the first packet without consuming it, so a driver can then read it itself.
+
+    Anything but a well-formed greeting is read and reported by ``read_first_packet``: the
+    driver never meets a hostile peer (it would trust a 16 MB length).
+    """
+    try:
+        head = _peek(sock, wire.HEADER_LEN, deadline)
+        if len(head) == wire.HEADER_LEN:
+            length, seq = wire.parse_header(head)
+            if length <= wire.MAX_FIRST_PACKET and seq == 0:
+                data = _peek(sock, wire.HEADER_LEN + length, deadline)
+                first = wire.parse_first_frame(data)
+                if isinstance(first, wire.Handshake):
+                    return first
+    except (TimeoutError, OSError, wire.MySQLParseError):
+        pass
+    first = read_first_packet(sock, deadline)  # raises with the right status and detail
+    if isinstance(first, wire.ErrPacket):
+        raise rejected(first, "greeting")
+    raise ProbeFailure(Status.ERROR, "greeting", "greeting changed between peek and read")
+
+
 def read_reply(sock: socket.socket, deadline: float, step: str) -> bytes:
     """One bounded packet after the greeting (its payload)."""
     header = recv_exactly(sock, wire.HEADER_LEN, deadline, step)
@@ -231,10 +262,13 @@ class MySQLProbe(Probe):
             # ~15 ms of CPU per connection building a CA context
             ssl_disabled=True,
         )
-        facts: dict[str, Any] = {"user": login.user, "database": login.database}
+        facts: dict[str, Any] = {}
         try:
+            step = "greeting"
+            facts.update(peek_greeting(sock, deadline).to_facts())
+            facts.update({"user": login.user, "database": login.database})
             step = "login"
-            sock.settimeout(left)
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
             conn.connect(sock)
             facts["server_version"] = conn.get_server_info()
             with conn.cursor() as cur:
@@ -252,6 +286,8 @@ class MySQLProbe(Probe):
                     cur.fetchall()
             step = "quit"
             conn.close()  # COM_QUIT: a clean end, never counted as a connection error
+        except ProbeFailure:
+            raise
         except pymysql.err.MySQLError as exc:
             raise self._failure(exc, step, secret, deadline) from None
         except OSError as exc:

@@ -24,9 +24,9 @@ def classify_reply(line: bytes) -> tuple[Status, str, dict[str, Any]]:
         return Status.OK, f"up, requires AUTH ({text[1:]})", {"auth_required": True}
     if line.startswith(b"-LOADING"):
         return Status.REJECTED, f"not ready: {text[1:]}", {"loading": True}
-    if line.startswith(b"-"):
+    if line.startswith(b"-") and all(0x20 <= b < 0x7F for b in line[:80]):
         return Status.REJECTED, f"error reply: {text[1:]}", {"error_reply": text[1:]}
-    if line[:1] in (b"+", b":", b"$", b"*"):
+    if line[:1] in (b"+", b":", b"$", b"*") and all(0x20 <= b < 0x7F for b in line[:80]):
         return Status.PROTOCOL_MISMATCH, f"unexpected RESP reply to PING: {text[:60]!r}", {}
     return Status.PROTOCOL_MISMATCH, f"not Redis: the peer sent {describe_foreign(line)}", {}
 
