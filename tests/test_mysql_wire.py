@@ -98,6 +98,9 @@ def test_describe_foreign() -> None:
     assert "SSH banner" in wire.describe_foreign(b"SSH-2.0-OpenSSH_9.2p1\r\n")
     assert "HTTP response" in wire.describe_foreign(b"HTTP/1.1 400 Bad Request\r\n")
     assert wire.describe_foreign(b"\x00\x01\x02").startswith("bytes 000102")
+    assert wire.describe_foreign(GREETING + b"more") == (
+        "a MariaDB greeting (version 10.11.19-MariaDB-0+deb12u1)"
+    )
 
 
 @settings(max_examples=2000, deadline=None)

@@ -290,7 +290,15 @@ _PRINTABLE = set(string.printable.encode()) - set(b"\x0b\x0c")
 
 
 def describe_foreign(data: bytes, limit: int = 60) -> str:
-    """Name what a non-MySQL peer sent: an SSH banner, an HTTP reply, text, or hex."""
+    """Name what a peer sent: a MySQL greeting, an SSH banner, an HTTP reply, text, or hex."""
+    try:
+        first = parse_first_frame(data[: HEADER_LEN + MAX_FIRST_PACKET])
+    except MySQLParseError:
+        pass
+    else:
+        if isinstance(first, Handshake):
+            return f"a {first.flavor} greeting (version {first.version})"
+        return f"a MySQL error packet (ERROR {first.code})"
     if data.startswith(b"SSH-"):
         line = data.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
         return f"an SSH banner {_text(line[:limit])!r}"

@@ -12,7 +12,8 @@ import struct
 import time
 from typing import Any
 
-from netdiag.probes.base import Probe, ProbeFailure, connect, recv_exactly
+from netdiag.probes.base import Probe, ProbeFailure, connect, recv_exactly, recv_some
+from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.status import Status
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
@@ -130,11 +131,15 @@ class PostgresProbe(Probe):
                     )
                 raise
             if answer not in (b"S", b"N"):
+                seen = answer
+                # a little more makes the peer recognisable; bounded in size and time
+                with contextlib.suppress(ProbeFailure):
+                    seen += recv_some(sock, 255, min(deadline, time.monotonic() + 0.2), "peek")
                 raise ProbeFailure(
                     Status.PROTOCOL_MISMATCH,
                     "ssl_request",
-                    f"not PostgreSQL: SSLRequest answered with {answer!r}",
-                    {"seen": answer.hex()},
+                    f"not PostgreSQL: SSLRequest answered with {describe_foreign(seen)}",
+                    {"seen": seen[:64].hex()},
                 )
             facts["tls_offered"] = answer == b"S"
             if answer == b"S":  # TLS would start now; use a fresh connection for the startup
