@@ -135,8 +135,10 @@ def start_mariadb(
 ) -> Iterator[MariaDB]:
     """A fresh mariadbd listening on ``addresses`` (one port for all), stopped afterwards.
 
-    ``extra_args`` go to mariadbd, e.g. ``--max-connections=2``. ``netns`` runs it inside that
-    network namespace (its own loopback; ``ip netns exec`` supplies /etc/netns/NAME files).
+    ``extra_args`` go to mariadbd (later flags win), e.g. ``--max-connections=10`` (MariaDB's
+    minimum) or ``--performance-schema=ON``. ``netns`` runs it inside that network namespace on
+    port 3306 (its own loopback; ``ip netns exec`` supplies /etc/netns/NAME files). Root
+    administers it over the unix socket with ``MariaDB.sql()``.
     """
     tmp = Path(tempfile.mkdtemp(prefix="nd-mariadb-"))
     datadir, sock, log = tmp / "data", tmp / "mysqld.sock", tmp / "error.log"
