@@ -1,0 +1,297 @@
+"""Render a DNS reply exactly as BIND dig 9.18 prints it (text), or as netdiag's JSON.
+
+Pure: takes the parsed message, the raw reply bytes and the query facts, returns text. Record
+lines follow BIND's debug master style: owner, then TTL at column 24, class at 32, type at 40
+and rdata at 48, reached with tabs of width 8 (at least one space when a column is passed).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from netdiag.dns.digargs import DigOptions, Lookup
+
+TTL_COLUMN, CLASS_COLUMN, TYPE_COLUMN, RDATA_COLUMN, TAB = 24, 32, 40, 48, 8
+
+OPCODES = ["QUERY", "IQUERY", "STATUS", "RESERVED3", "NOTIFY", "UPDATE"] + [
+    f"RESERVED{i}" for i in range(6, 16)
+]
+FLAG_BITS = [
+    ("qr", 0x8000),
+    ("aa", 0x0400),
+    ("tc", 0x0200),
+    ("rd", 0x0100),
+    ("ra", 0x0080),
+    ("ad", 0x0020),
+    ("cd", 0x0010),
+]
+
+
+@dataclass
+class Answer:
+    """One reply as received: the message, its raw bytes and where/how/when it came."""
+
+    message: dns.message.Message
+    wire: bytes
+    server: str  # address the reply came from
+    port: int
+    servname: str  # the server as the user named it
+    transport: str  # "UDP" or "TCP"
+    query_time_ms: int
+    when: float = field(default_factory=time.time)
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        return struct.unpack("!HHHH", self.wire[4:12])
+
+
+def indent(column: int, to: int) -> tuple[str, int]:
+    """Whitespace that moves from ``column`` to ``to`` the way BIND's indent() does."""
+    to = max(to, column + 1)
+    ntabs = to // TAB - column // TAB
+    text = ""
+    if ntabs > 0:
+        text = "\t" * ntabs
+        column = (to // TAB) * TAB
+    return text + " " * (to - column), to
+
+
+def _columns(fields: list[tuple[str, int | None]]) -> str:
+    out, column = "", 0
+    for text, target in fields:
+        if target is not None:
+            pad, column = indent(column, target)
+            out += pad
+        out += text
+        column += len(text.encode())
+    return out
+
+
+def rcode_text(rcode: int) -> str:
+    try:
+        text = dns.rcode.to_text(rcode)
+    except Exception:
+        text = str(rcode)
+    return "?" + text if text.isdigit() else text
+
+
+def type_text(rdtype: int) -> str:
+    return dns.rdatatype.to_text(rdtype)
+
+
+def class_text(rdclass: int) -> str:
+    return dns.rdataclass.to_text(rdclass)
+
+
+def grouped(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
+    """RRsets in BIND's print order: by owner name in order of first appearance."""
+    by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
+    for rrset in rrsets:
+        by_name.setdefault(rrset.name, []).append(rrset)
+    return [r for group in by_name.values() for r in group]
+
+
+def record_lines(rrset: dns.rrset.RRset) -> list[str]:
+    owner = rrset.name.to_text()
+    cls, typ = class_text(rrset.rdclass), type_text(rrset.rdtype)
+    return [
+        _columns(
+            [
+                (owner, None),
+                (str(rrset.ttl), TTL_COLUMN),
+                (cls, CLASS_COLUMN),
+                (typ, TYPE_COLUMN),
+                (rd.to_text(), RDATA_COLUMN),
+            ]
+        )
+        for rd in rrset
+    ]
+
+
+def question_line(rrset: dns.rrset.RRset) -> str:
+    # dig prints the ";" before BIND lays out the line, so it does not count toward the columns.
+    name = rrset.name.to_text()
+    return ";" + _columns(
+        [
+            (name, None),
+            (class_text(rrset.rdclass), CLASS_COLUMN),
+            (type_text(rrset.rdtype), TYPE_COLUMN),
+        ]
+    )
+
+
+def opt_lines(msg: dns.message.Message) -> list[str]:
+    if msg.opt is None:
+        return []
+    flags = msg.ednsflags
+    text = f"; EDNS: version: {msg.edns}, flags:" + (" do" if flags & dns.flags.DO else "")
+    mbz = flags & 0x7FFF
+    text += f"; MBZ: 0x{mbz:04x}, udp: {msg.payload}" if mbz else f"; udp: {msg.payload}"
+    lines = [";; OPT PSEUDOSECTION:", text]
+    for option in msg.options:
+        data = option.to_wire() or b""
+        if option.otype == dns.edns.OptionType.COOKIE:
+            lines.append(f"; COOKIE: {data.hex()}")
+        elif option.otype == dns.edns.OptionType.NSID:
+            shown = "".join(chr(b) if 32 <= b < 127 else "." for b in data)
+            lines.append(f'; NSID: {" ".join(f"{b:02x}" for b in data)} ("{shown}")')
+        else:
+            lines.append(f"; OPT={int(option.otype)}: {data.hex(' ').upper()}")
+    return lines
+
+
+def header_lines(answer: Answer, lookup: Lookup) -> list[str]:
+    msg = answer.message
+    qd, an, ns, ar = answer.counts
+    flags = "".join(f" {name}" for name, bit in FLAG_BITS if msg.flags & bit)
+    if msg.flags & 0x0040:
+        flags += "; MBZ: 0x4"
+    lines = [";; Got answer:"]
+    if any(q.name.is_subdomain(dns.name.from_text("local.")) for q in msg.question):
+        lines += [
+            ";; WARNING: .local is reserved for Multicast DNS",
+            ";; You are currently testing what happens when an mDNS query is leaked to DNS",
+        ]
+    lines += [
+        f";; ->>HEADER<<- opcode: {OPCODES[msg.opcode()]}, status: {rcode_text(msg.rcode())}, id: {msg.id}",
+        f";; flags:{flags}; QUERY: {qd}, ANSWER: {an}, AUTHORITY: {ns}, ADDITIONAL: {ar}",
+    ]
+    if msg.flags & dns.flags.RD and not msg.flags & dns.flags.RA:
+        lines.append(";; WARNING: recursion requested but not available")
+    if (
+        lookup.edns != -1
+        and msg.opt is None
+        and msg.rcode() in (dns.rcode.FORMERR, dns.rcode.NOTIMP)
+    ):
+        lines += [
+            "",
+            f";; WARNING: EDNS query returned status {rcode_text(msg.rcode())} - retry with '{'+nodnssec ' if lookup.dnssec else ''}+noedns'",
+        ]
+    return lines
+
+
+def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
+    """Everything dig prints for one reply: greeting, header, sections, stats."""
+    out: list[str] = []
+    if lookup.cmdline:
+        if not opts.short and opts.printcmd:
+            out.append(lookup.cmdline.removesuffix("\n"))
+        lookup.cmdline = ""
+    msg = answer.message
+    comments = lookup.comments and not opts.short
+    if comments:
+        out += header_lines(answer, lookup)
+        out.append("")
+        out += opt_lines(msg)
+    sections = [
+        ("QUESTION", lookup.question and not opts.short, msg.question),
+        ("ANSWER", lookup.answer, msg.answer),
+        ("AUTHORITY", lookup.authority and not opts.short, msg.authority),
+        ("ADDITIONAL", lookup.additional and not opts.short, msg.additional),
+    ]
+    for title, shown, rrsets in sections:
+        if not shown or not rrsets:
+            continue
+        if opts.short:
+            out += [rd.to_text() for rrset in grouped(rrsets) for rd in rrset]
+            continue
+        if comments:
+            out.append(f";; {title} SECTION:")
+        if title == "QUESTION":
+            out += [question_line(r) for r in rrsets]
+        else:
+            for rrset in grouped(rrsets):
+                out += record_lines(rrset)
+        if comments:
+            out.append("")
+    if lookup.stats and not opts.short:
+        out += stats_lines(answer)
+    return "".join(line + "\n" for line in out)
+
+
+def stats_lines(answer: Answer) -> list[str]:
+    when = time.strftime("%a %b %d %H:%M:%S %Z %Y", time.localtime(answer.when))
+    return [
+        f";; Query time: {answer.query_time_ms} msec",
+        f";; SERVER: {answer.server}#{answer.port}({answer.servname}) ({answer.transport})",
+        f";; WHEN: {when}",
+        f";; MSG SIZE  rcvd: {len(answer.wire)}",
+        "",
+    ]
+
+
+def comm_error(server: str, port: int, reason: str) -> str:
+    return f";; communications error to {server}#{port}: {reason}\n"
+
+
+def tcp_refused(server: str, port: int, servname: str, name: str) -> str:
+    return f";; Connection to {server}#{port}({servname}) for {name} failed: connection refused.\n"
+
+
+NO_SERVERS = ";; no servers could be reached\n"
+TRUNCATED = ";; Truncated, retrying in TCP mode.\n"
+
+
+# -- JSON ------------------------------------------------------------------------------------
+def _rrs_json(rrsets: Iterable[dns.rrset.RRset]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name.to_text(),
+            "ttl": r.ttl,
+            "class": class_text(r.rdclass),
+            "type": type_text(r.rdtype),
+            "data": rd.to_text(),
+        }
+        for r in grouped(rrsets)
+        for rd in r
+    ]
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    msg = answer.message
+    qd, an, ns, ar = answer.counts
+    return {
+        "header": {
+            "id": msg.id,
+            "opcode": OPCODES[msg.opcode()],
+            "status": rcode_text(msg.rcode()),
+            "rcode": msg.rcode(),
+            "flags": [name for name, bit in FLAG_BITS if msg.flags & bit],
+            "counts": {"query": qd, "answer": an, "authority": ns, "additional": ar},
+        },
+        "edns": None
+        if msg.opt is None
+        else {
+            "version": msg.edns,
+            "udp": msg.payload,
+            "flags": ["do"] if msg.ednsflags & dns.flags.DO else [],
+        },
+        "question": [
+            {"name": q.name.to_text(), "class": class_text(q.rdclass), "type": type_text(q.rdtype)}
+            for q in msg.question
+        ],
+        "answer": _rrs_json(msg.answer),
+        "authority": _rrs_json(msg.authority),
+        "additional": _rrs_json(msg.additional),
+        "server": answer.server,
+        "port": answer.port,
+        "server_name": answer.servname,
+        "transport": answer.transport.lower(),
+        "query_time_ms": answer.query_time_ms,
+        "msg_size": len(answer.wire),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(answer.when)),
+    }

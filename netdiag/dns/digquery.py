@@ -1,0 +1,256 @@
+"""Send one dig lookup over UDP or TCP with dig's tries, timeout and truncation retry.
+
+Progress lines dig prints while it works (communication errors, the truncation note) go to
+``emit`` as they happen; the reply comes back as a ``digformat.Answer`` with its raw bytes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+
+from netdiag.dns import digformat
+from netdiag.dns.digargs import DEFAULT_TIMEOUT, DigOptions, Lookup
+from netdiag.dns.resolvconf import ResolvConf
+
+TCP_DEFAULT_TIMEOUT = 10
+MAX_UDP = 65535
+
+Emit = Callable[[str], None]
+
+
+@dataclass
+class Server:
+    address: str
+    port: int
+    servname: str
+
+
+@dataclass
+class LookupResult:
+    """What happened to one lookup: the reply (or None) and the errors met on the way."""
+
+    lookup: Lookup
+    qname: str
+    answer: digformat.Answer | None = None
+    errors: list[str] = field(default_factory=list)
+    refused_tcp: bool = False
+
+
+class _TryFailed(Exception):
+    def __init__(self, reason: str, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refused = refused
+
+
+def resolve_server(
+    text: str, port: int, ipv4only: bool = False, ipv6only: bool = False
+) -> list[Server]:
+    """@server text -> addresses to try (an IP literal, or the host's getaddrinfo answer)."""
+    try:
+        ipaddress.ip_address(text)
+        addrs = [text]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(text, port, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError):
+            return []
+        addrs = []
+        for info in infos:
+            addr = str(info[4][0])
+            if addr not in addrs:
+                addrs.append(addr)
+    servers = [Server(a, port, text) for a in addrs]
+    if ipv4only:
+        servers = [s for s in servers if ":" not in s.address]
+    if ipv6only:
+        servers = [s for s in servers if ":" in s.address]
+    return servers
+
+
+def servers_for(lookup: Lookup, opts: DigOptions, conf: ResolvConf, port_set: bool) -> list[Server]:
+    if lookup.servers:
+        found: list[Server] = []
+        for text in lookup.servers:
+            found += resolve_server(text, opts.port, opts.ipv4only, opts.ipv6only)
+        return found
+    return [Server(a, opts.port if port_set else p, a) for a, p in conf.nameservers]
+
+
+def candidates(name: str, opts: DigOptions, conf: ResolvConf) -> list[str]:
+    """Query names to try in order: the search list applies only with +search (dig's default is off)."""
+    absolute = name if name.endswith(".") else name + "."
+    if not opts.usesearch or name.endswith(".") or not conf.search:
+        return [absolute]
+    ndots = conf.ndots if opts.ndots is None else opts.ndots
+    searched = [f"{name}.{domain}." for domain in conf.search]
+    return [*searched, absolute] if name.count(".") < ndots else [absolute, *searched]
+
+
+def build_query(qname: str, lookup: Lookup) -> dns.message.QueryMessage:
+    flags = 0
+    for wanted, bit in (
+        (lookup.recurse, dns.flags.RD),
+        (lookup.adflag, dns.flags.AD),
+        (lookup.cdflag, dns.flags.CD),
+        (lookup.aaflag, dns.flags.AA),
+        (lookup.raflag, dns.flags.RA),
+    ):
+        if wanted:
+            flags |= bit
+    options = [dns.edns.CookieOption(os.urandom(8), b"")] if lookup.cookie else []
+    return dns.message.make_query(
+        dns.name.from_text(qname),
+        lookup.rdtype,
+        lookup.rdclass,
+        use_edns=lookup.edns if lookup.edns >= 0 else False,
+        payload=lookup.payload,
+        want_dnssec=lookup.dnssec,
+        options=options if lookup.edns >= 0 else None,
+        flags=flags,
+    )
+
+
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+def _udp(wire: bytes, qid: int, server: Server, timeout: float) -> tuple[bytes, float]:
+    with socket.socket(_family(server.address), socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((server.address, server.port))
+            started = time.monotonic()
+            sock.send(wire)
+            deadline = started + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _TryFailed("timed out")
+                sock.settimeout(left)
+                data = sock.recv(MAX_UDP)
+                if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid and data[2] & 0x80:
+                    return data, started
+        except TimeoutError:
+            raise _TryFailed("timed out") from None
+        except ConnectionRefusedError:
+            raise _TryFailed("connection refused", refused=True) from None
+        except OSError as exc:
+            raise _TryFailed(exc.strerror or str(exc)) from None
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise _TryFailed("end of file")
+        buf += chunk
+    return buf
+
+
+def _tcp(wire: bytes, server: Server, timeout: float) -> tuple[bytes, float]:
+    deadline = time.monotonic() + timeout
+    with socket.socket(_family(server.address), socket.SOCK_STREAM) as sock:
+        try:
+            sock.settimeout(timeout)
+            sock.connect((server.address, server.port))
+            started = time.monotonic()
+            sock.sendall(struct.pack("!H", len(wire)) + wire)
+            (length,) = struct.unpack("!H", _recv_exact(sock, 2, deadline))
+            return _recv_exact(sock, length, deadline), started
+        except TimeoutError:
+            raise _TryFailed("timed out") from None
+        except ConnectionRefusedError:
+            raise _TryFailed("connection refused", refused=True) from None
+        except OSError as exc:
+            raise _TryFailed(exc.strerror or str(exc)) from None
+
+
+def query_name(
+    qname: str, lookup: Lookup, opts: DigOptions, servers: list[Server], emit: Emit
+) -> LookupResult:
+    """Ask each server in turn, each up to ``lookup.tries`` times, until one replies."""
+    result = LookupResult(lookup, qname)
+    query = build_query(qname, lookup)
+    wire = query.to_wire()
+    tcp = lookup.tcp
+    for server in servers:
+        attempt = 0
+        while attempt < lookup.tries:
+            attempt += 1
+            timeout = opts.timeout or (TCP_DEFAULT_TIMEOUT if tcp else DEFAULT_TIMEOUT)
+            try:
+                if tcp:
+                    data, started = _tcp(wire, server, timeout)
+                else:
+                    data, started = _udp(wire, query.id, server, timeout)
+            except _TryFailed as failure:
+                result.errors.append(f"{server.address}#{server.port}: {failure.reason}")
+                if tcp and failure.refused:
+                    emit(
+                        digformat.tcp_refused(
+                            server.address, server.port, server.servname, lookup.name
+                        )
+                    )
+                    emit(digformat.NO_SERVERS)
+                    result.refused_tcp = True
+                else:
+                    emit(digformat.comm_error(server.address, server.port, failure.reason))
+                continue
+            elapsed = int((time.monotonic() - started) * 1000)
+            try:
+                message = dns.message.from_wire(data, ignore_trailing=True)
+            except dns.exception.DNSException as exc:
+                emit(f";; Got bad packet: {exc}\n")
+                result.errors.append(f"{server.address}#{server.port}: bad packet: {exc}")
+                continue
+            if message.flags & dns.flags.TC and not tcp and not lookup.ignore:
+                if lookup.comments and not opts.short:
+                    emit(digformat.TRUNCATED)
+                tcp = True
+                attempt = 0
+                continue
+            result.answer = digformat.Answer(
+                message,
+                data,
+                server.address,
+                server.port,
+                server.servname,
+                "TCP" if tcp else "UDP",
+                elapsed,
+            )
+            return result
+    return result
+
+
+def run_lookup(
+    lookup: Lookup, opts: DigOptions, conf: ResolvConf, port_set: bool, emit: Emit
+) -> LookupResult:
+    """All query names for one lookup (search list with +search); stop at the first non-NXDOMAIN."""
+    servers = servers_for(lookup, opts, conf, port_set)
+    names = candidates(lookup.name, opts, conf)
+    result = LookupResult(lookup, names[0])
+    for index, qname in enumerate(names):
+        result = query_name(qname, lookup, opts, servers, emit)
+        answer = result.answer
+        last = index == len(names) - 1
+        if answer is None or last or answer.message.rcode() != dns.rcode.NXDOMAIN:
+            break
+    return result

@@ -1,0 +1,223 @@
+"""netdiag dig against BIND dig 9.18, same arguments, same loopback server, same test.
+
+Outputs must be equal line for line once the banner's program/version, the message id, the
+query time and the WHEN clock are masked; exit codes and stderr must be equal too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_netdiag
+from tests.support.fake_embedded_dns import FakeEmbeddedDNS
+
+MASKS = [
+    (re.compile(r"^; <<>> .*? <<>>", re.M), "; <<>> PROGRAM <<>>"),
+    (re.compile(r"id: \d+$", re.M), "id: ID"),
+    (re.compile(r"^;; Query time: \d+ msec$", re.M), ";; Query time: N msec"),
+    (re.compile(r"^;; WHEN: .*$", re.M), ";; WHEN: CLOCK"),
+]
+
+
+def mask(text: str) -> str:
+    for pattern, repl in MASKS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeEmbeddedDNS]:
+    with FakeEmbeddedDNS() as srv:
+        yield srv
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty HOME so that neither tool reads a ~/.digrc."""
+    return tmp_path
+
+
+def run_both(
+    args: list[str], home: Path, stdin: str | None = None
+) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    dig = shutil.which("dig")
+    assert dig, "BIND dig is missing: apt-get install bind9-dnsutils"
+    env = {**os.environ, "HOME": str(home)}
+    ref = subprocess.run(
+        ["dig", *args], capture_output=True, text=True, env=env, timeout=60, input=stdin, cwd=home
+    )
+    ours = run_netdiag("dig", *args, env={"HOME": str(home)}, input=stdin)
+    return ref, ours
+
+
+def assert_same(args: list[str], home: Path) -> subprocess.CompletedProcess:
+    ref, ours = run_both(args, home)
+    assert mask(ours.stdout).splitlines() == mask(ref.stdout).splitlines(), (
+        ref.stdout,
+        ours.stdout,
+    )
+    assert ours.stderr.splitlines() == ref.stderr.splitlines()
+    assert ours.returncode == ref.returncode
+    return ref
+
+
+SERVER = ["@127.0.0.1", "-p", "{P}"]
+
+CASES: dict[str, list[str]] = {
+    "default": [*SERVER, "mysql"],
+    "server-after-name": ["mysql", *SERVER],
+    "port-attached": ["@127.0.0.1", "-p{P}", "db"],
+    "reverse": [*SERVER, "-x", "10.213.7.3"],
+    "reverse-v6": [*SERVER, "-x", "fd00:213::5"],
+    "reverse-not-ip": [*SERVER, "-x", "notanip"],
+    "short": [*SERVER, "mysql", "+short"],
+    "short-global": ["+short", *SERVER, "mysql", "db", "-x", "10.213.7.2"],
+    "noall-answer": [*SERVER, "mysql", "+noall", "+answer"],
+    "noall-answer-stats": [*SERVER, "mysql", "+noall", "+answer", "+stats"],
+    "noall-comments": [*SERVER, "mysql", "+noall", "+comments"],
+    "noall": [*SERVER, "mysql", "+noall"],
+    "nocmd": [*SERVER, "mysql", "+nocmd"],
+    "nocmd-global": ["+nocmd", *SERVER, "mysql"],
+    "nocomments": [*SERVER, "mysql", "+nocomments"],
+    "nostats": [*SERVER, "mysql", "+nostats"],
+    "noquestion": [*SERVER, "mysql", "+noquestion"],
+    "tcp": [*SERVER, "mysql", "+tcp"],
+    "vc": [*SERVER, "+vc", "app"],
+    "norecurse": [*SERVER, "mysql", "+norecurse"],
+    "noedns": [*SERVER, "mysql", "+noedns"],
+    "bufsize": [*SERVER, "sixty-records-here.ndnet", "+bufsize=4096"],
+    "opt-pseudosection": [*SERVER, "edns.example.test"],
+    "opt-nocomments": [*SERVER, "edns.example.test", "+nocomments"],
+    "opt-noedns": [*SERVER, "edns.example.test", "+noedns"],
+    "truncated-retry": [*SERVER, "sixty-records-here.ndnet"],
+    "truncated-short": [*SERVER, "sixty-records-here.ndnet", "+short"],
+    "truncated-nocomments": [*SERVER, "sixty-records-here.ndnet", "+nocomments", "+noanswer"],
+    "truncated-ignore": [*SERVER, "sixty-records-here.ndnet", "+ignore"],
+    "truncated-noedns-ignore": [*SERVER, "+noedns", "sixty-records-here.ndnet", "+ign"],
+    "aaaa-empty": [*SERVER, "mysql", "AAAA"],
+    "aaaa": [*SERVER, "v6host", "aaaa"],
+    "nxdomain": [*SERVER, "nobody-here.ndnet"],
+    "nxdomain-authority": [*SERVER, "gone.example.test"],
+    "nxdomain-noauthority": [*SERVER, "gone.example.test", "+noauthority"],
+    "servfail": [*SERVER, "broken.example.test"],
+    "servfail-norecurse": [*SERVER, "broken.example.test", "+norec"],
+    "long-owner": [*SERVER, "a-rather-long-container-name.ndnet"],
+    "cname": [*SERVER, "web"],
+    "mx": [*SERVER, "mail.example.test", "MX"],
+    "txt": [*SERVER, "mail.example.test", "TXT"],
+    "soa": [*SERVER, "-t", "soa", "mail.example.test"],
+    "ns": [*SERVER, "mail.example.test", "ns", "+noall", "+answer"],
+    "srv": [*SERVER, "_mysql._tcp.example.test", "SRV"],
+    "type-class-positional": [*SERVER, "mysql", "MX", "IN"],
+    "class-type-before-name": [*SERVER, "txt", "ch", "mysql"],
+    "dash-t-dash-c": [*SERVER, "-c", "CH", "-t", "txt", "mysql"],
+    "dash-q": [*SERVER, "-q", "mx", "+short"],
+    "type1": [*SERVER, "mysql", "TYPE1", "+short"],
+    "invalid-type": [*SERVER, "-t", "bogus", "mysql", "+short"],
+    "extra-type": [*SERVER, "mysql", "A", "MX", "+short"],
+    "multi": [*SERVER, "mysql", "db", "app"],
+    "multi-short": [*SERVER, "mysql", "db", "+short", "app"],
+    "multi-local-options": [
+        *SERVER,
+        "+nocmd",
+        "mysql",
+        "+noall",
+        "+answer",
+        "db",
+        "-x",
+        "10.213.7.4",
+        "+nostats",
+    ],
+    "root-default": SERVER,
+    "root-ns": [*SERVER, ".", "NS", "+nocmd"],
+    "percent-stops": [*SERVER, "mysql", "%", "db"],
+    "abbreviations": [*SERVER, "mysql", "+noad", "+nocomm", "+nost", "+noqu"],
+    "uppercase": [*SERVER, "mysql", "+SHORT"],
+    "retry": [*SERVER, "mysql", "+retry=1", "+time=2"],
+    "bogus": [*SERVER, "mysql", "+bogus"],
+    "bogus-no": ["+nobogus"],
+    "bogus-value": [*SERVER, "+bogus=3", "mysql"],
+    "bogus-global": ["+bogus"],
+    "dash-bogus": [*SERVER, "-z", "mysql"],
+    "missing-value": [*SERVER, "mysql", "+time="],
+    "bad-number": [*SERVER, "mysql", "+time=abc"],
+    "bad-bufsize": [*SERVER, "mysql", "+bufsize=99999"],
+    "bad-port": ["@127.0.0.1", "-p", "abc", "mysql"],
+    "port-range": ["@127.0.0.1", "-p", "70000", "mysql"],
+    "short-abbrev-invalid": [*SERVER, "mysql", "+sho"],
+    "ad-synonym": [*SERVER, "mysql", "+ad", "+cd", "+nocmd"],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_same_as_bind_dig(name: str, server: FakeEmbeddedDNS, home: Path) -> None:
+    args = [a.format(P=server.port, S=server.silent_port) for a in CASES[name]]
+    assert_same(args, home)
+
+
+SILENT = ["@127.0.0.1", "-p", "{S}"]
+SILENT_CASES: dict[str, list[str]] = {
+    "two-tries": [*SILENT, "mysql", "+time=1", "+tries=2"],
+    "tcp": [*SILENT, "+time=1", "+tries=2", "+tcp", "mysql"],
+    "short-after-name": [*SILENT, "mysql", "+time=1", "+tries=1", "+short"],
+    "short-before-name": ["+short", *SILENT, "mysql", "+time=1", "+tries=1"],
+    "nocmd-before-name": ["+nocmd", *SILENT, "+time=1", "+retry=0", "mysql"],
+    "two-lookups": [*SILENT, "+time=1", "+tries=1", "mysql", "db"],
+    "tries-zero": [*SILENT, "+time=1", "+tries=0", "mysql"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SILENT_CASES))
+def test_no_reply_same_as_bind_dig(name: str, server: FakeEmbeddedDNS, home: Path) -> None:
+    args = [a.format(P=server.port, S=server.silent_port) for a in SILENT_CASES[name]]
+    ref = assert_same(args, home)
+    assert ref.returncode == 9
+    assert "communications error to 127.0.0.1#" in ref.stdout
+
+
+def test_refused_same_as_bind_dig(server: FakeEmbeddedDNS, home: Path) -> None:
+    """A closed port: ICMP refusal over UDP, a refused connection over TCP."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = str(probe.getsockname()[1])
+    for extra in ([], ["+tcp"]):
+        ref = assert_same(
+            ["@127.0.0.1", "-p", closed, "+time=1", "+tries=2", *extra, "mysql"], home
+        )
+        assert ref.returncode == 9
+
+
+def test_batch_file(server: FakeEmbeddedDNS, home: Path) -> None:
+    batch = home / "batch.txt"
+    batch.write_text(
+        f"mysql\n\n# a comment\n@127.0.0.1 -p {server.port} db +noall +answer\n-x 10.213.7.2 +nocmd\nweb +short\n"
+    )
+    for args in (
+        ["@127.0.0.1", "-p", str(server.port), "-f", str(batch)],
+        ["@127.0.0.1", "-p", str(server.port), "-f", str(batch), "app"],
+        ["-f", str(batch), "@127.0.0.1", "-p", str(server.port), "+nocmd"],
+    ):
+        assert_same(args, home)
+
+
+def test_batch_file_missing(server: FakeEmbeddedDNS, home: Path) -> None:
+    ref = assert_same(
+        ["@127.0.0.1", "-p", str(server.port), "-f", str(home / "nope.txt"), "mysql"], home
+    )
+    assert ref.returncode == 8
+
+
+def test_recursion_not_available(home: Path) -> None:
+    """RD asked, RA missing in the reply: dig's warning line."""
+    with FakeEmbeddedDNS({"solo": {"A": ["10.1.2.3"]}}, no_ra=True) as srv:
+        assert_same(["@127.0.0.1", "-p", str(srv.port), "solo"], home)
