@@ -38,11 +38,7 @@ def main(argv: list[str]) -> int:
         pending = parser.parse(argv)
         if opts.batchfile is not None:
             try:
-                batch = (
-                    sys.stdin
-                    if opts.batchfile == "-"
-                    else open(opts.batchfile, encoding="utf-8", errors="replace")
-                )  # noqa: SIM115
+                batch = _open_batch(opts.batchfile)
             except OSError as exc:
                 print(f"{opts.batchfile}: {exc.strerror}", file=sys.stderr)
                 print("dig: couldn't open specified batch file", file=sys.stderr)
@@ -85,6 +81,12 @@ def main(argv: list[str]) -> int:
     _flush_warnings(opts.warnings)
     out.finish()
     return code
+
+
+def _open_batch(path: str) -> Any:
+    if path == "-":
+        return sys.stdin
+    return open(path, encoding="utf-8", errors="replace")
 
 
 def _flush_warnings(warnings: list[str]) -> None:

@@ -281,9 +281,21 @@ class DigParser:
             for attr in ("question", "answer", "authority", "additional", "comments", "stats"):
                 setattr(lookup, attr, state)
             opts.printcmd = state
-        elif key in ("answer", "authority", "additional", "question", "comments", "stats"):
-            setattr(lookup, key, state)
-        elif key in ("aaflag", "adflag", "cdflag", "raflag", "recurse", "ignore"):
+        elif key in (
+            "answer",
+            "authority",
+            "additional",
+            "question",
+            "comments",
+            "stats",
+        ) or key in (
+            "aaflag",
+            "adflag",
+            "cdflag",
+            "raflag",
+            "recurse",
+            "ignore",
+        ):
             setattr(lookup, key, state)
         elif key == "cmd":
             opts.printcmd = state
@@ -378,7 +390,7 @@ class DigParser:
                     elif flag == "6":
                         opts.ipv6only = True
                     elif flag == "h":
-                        raise DigExit(0, [], USAGE_LINES[:3] + ["(netdiag dig: see docs/dig.md)"])
+                        raise DigExit(0, [], [*USAGE_LINES[:3], "(netdiag dig: see docs/dig.md)"])
                     elif flag == "v":
                         from netdiag import __version__
 
