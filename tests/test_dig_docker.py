@@ -32,7 +32,7 @@ def sort_answers(text: str) -> list[str]:
     for line in lines:
         if block is not None:
             if line == "":
-                out += sorted(block) + [line]
+                out += [*sorted(block), line]
                 block = None
             else:
                 block.append(line)

@@ -6,7 +6,6 @@ unreadable, 9 no reply for some lookup, 10 internal error.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -55,13 +54,13 @@ def main(argv: list[str]) -> int:
         while pending:
             _flush_warnings(opts.warnings)
             lookup = pending.pop(0)
-            if conf is None:
+            if conf is None and (not lookup.servers or opts.usesearch):
                 from netdiag.dns import resolvconf
 
                 conf = resolvconf.load()
             from netdiag.dns.digquery import run_lookup
 
-            result = run_lookup(lookup, opts, conf, opts.port_set, out.emit)
+            result = run_lookup(lookup, opts, conf, out.emit)
             if result.answer is not None:
                 out.reply(result, digformat.render_reply(result.answer, lookup, opts))
             else:
@@ -159,6 +158,8 @@ class _Output:
 
     def finish(self) -> None:
         if self.as_json:
+            import json
+
             json.dump({"queries": self.queries}, sys.stdout, indent=2)
             sys.stdout.write("\n")
         sys.stdout.flush()

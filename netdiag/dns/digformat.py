@@ -10,7 +10,6 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import dns.edns
@@ -41,18 +40,28 @@ FLAG_BITS = [
 ]
 
 
-@dataclass
 class Answer:
     """One reply as received: the message, its raw bytes and where/how/when it came."""
 
-    message: dns.message.Message
-    wire: bytes
-    server: str  # address the reply came from
-    port: int
-    servname: str  # the server as the user named it
-    transport: str  # "UDP" or "TCP"
-    query_time_ms: int
-    when: float = field(default_factory=time.time)
+    def __init__(
+        self,
+        message: dns.message.Message,
+        wire: bytes,
+        server: str,
+        port: int,
+        servname: str,
+        transport: str,
+        query_time_ms: int,
+        when: float | None = None,
+    ) -> None:
+        self.message = message
+        self.wire = wire
+        self.server = server  # address the reply came from
+        self.port = port
+        self.servname = servname  # the server as the user named it
+        self.transport = transport  # "UDP" or "TCP"
+        self.query_time_ms = query_time_ms
+        self.when = time.time() if when is None else when
 
     @property
     def counts(self) -> tuple[int, int, int, int]:

@@ -12,7 +12,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dns.edns
 import dns.exception
@@ -23,7 +23,9 @@ import dns.rcode
 
 from netdiag.dns import digformat
 from netdiag.dns.digargs import DEFAULT_TIMEOUT, DigOptions, Lookup
-from netdiag.dns.resolvconf import ResolvConf
+
+if TYPE_CHECKING:
+    from netdiag.dns.resolvconf import ResolvConf
 
 TCP_DEFAULT_TIMEOUT = 10
 MAX_UDP = 65535
@@ -31,22 +33,22 @@ MAX_UDP = 65535
 Emit = Callable[[str], None]
 
 
-@dataclass
 class Server:
-    address: str
-    port: int
-    servname: str
+    """An address to ask, and the server name the user gave for it."""
+
+    def __init__(self, address: str, port: int, servname: str) -> None:
+        self.address, self.port, self.servname = address, port, servname
 
 
-@dataclass
 class LookupResult:
     """What happened to one lookup: the reply (or None) and the errors met on the way."""
 
-    lookup: Lookup
-    qname: str
-    answer: digformat.Answer | None = None
-    errors: list[str] = field(default_factory=list)
-    refused_tcp: bool = False
+    def __init__(self, lookup: Lookup, qname: str) -> None:
+        self.lookup = lookup
+        self.qname = qname
+        self.answer: digformat.Answer | None = None
+        self.errors: list[str] = []
+        self.refused_tcp = False
 
 
 class _TryFailed(Exception):
@@ -81,19 +83,20 @@ def resolve_server(
     return servers
 
 
-def servers_for(lookup: Lookup, opts: DigOptions, conf: ResolvConf, port_set: bool) -> list[Server]:
-    if lookup.servers:
+def servers_for(lookup: Lookup, opts: DigOptions, conf: ResolvConf | None) -> list[Server]:
+    """@servers of the lookup, else the resolv.conf nameservers (-p overrides their port)."""
+    if lookup.servers or conf is None:
         found: list[Server] = []
         for text in lookup.servers:
             found += resolve_server(text, opts.port, opts.ipv4only, opts.ipv6only)
         return found
-    return [Server(a, opts.port if port_set else p, a) for a, p in conf.nameservers]
+    return [Server(a, opts.port if opts.port_set else p, a) for a, p in conf.nameservers]
 
 
-def candidates(name: str, opts: DigOptions, conf: ResolvConf) -> list[str]:
+def candidates(name: str, opts: DigOptions, conf: ResolvConf | None) -> list[str]:
     """Query names to try in order: the search list applies only with +search (dig's default is off)."""
     absolute = name if name.endswith(".") else name + "."
-    if not opts.usesearch or name.endswith(".") or not conf.search:
+    if conf is None or not opts.usesearch or name.endswith(".") or not conf.search:
         return [absolute]
     ndots = conf.ndots if opts.ndots is None else opts.ndots
     searched = [f"{name}.{domain}." for domain in conf.search]
@@ -241,10 +244,10 @@ def query_name(
 
 
 def run_lookup(
-    lookup: Lookup, opts: DigOptions, conf: ResolvConf, port_set: bool, emit: Emit
+    lookup: Lookup, opts: DigOptions, conf: ResolvConf | None, emit: Emit
 ) -> LookupResult:
     """All query names for one lookup (search list with +search); stop at the first non-NXDOMAIN."""
-    servers = servers_for(lookup, opts, conf, port_set)
+    servers = servers_for(lookup, opts, conf)
     names = candidates(lookup.name, opts, conf)
     result = LookupResult(lookup, names[0])
     for index, qname in enumerate(names):
