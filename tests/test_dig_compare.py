@@ -153,6 +153,13 @@ CASES: dict[str, list[str]] = {
     "port-range": ["@127.0.0.1", "-p", "70000", "mysql"],
     "short-abbrev-invalid": [*SERVER, "mysql", "+sho"],
     "ad-synonym": [*SERVER, "mysql", "+ad", "+cd", "+nocmd"],
+    "ipv4-only": ["-4", *SERVER, "mysql"],
+    "ipv6-only-skips-v4-server": [*SERVER, "-6", "mysql", "db"],
+    "ipv4-only-v6-server": ["@::1", "-p", "{P}", "-4", "mysql"],
+    "label-too-long": [*SERVER, "mysql", "a" * 70, "+short"],
+    "empty-label": [*SERVER, "a..b"],
+    "server-missing": ["@", "mysql"],
+    "dash-value-missing": [*SERVER, "mysql", "-t"],
 }
 
 

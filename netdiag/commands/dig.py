@@ -61,7 +61,9 @@ def main(argv: list[str]) -> int:
             from netdiag.dns.digquery import run_lookup
 
             result = run_lookup(lookup, opts, conf, out.emit)
-            if result.answer is not None:
+            if result.skipped:
+                out.failed(result)
+            elif result.answer is not None:
                 out.reply(result, digformat.render_reply(result.answer, lookup, opts))
             else:
                 code = NO_REPLY_EXIT

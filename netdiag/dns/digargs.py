@@ -378,6 +378,11 @@ class DigParser:
             lookups.append(target)
             return target
 
+        for word in argv:  # dig reads -4/-6 before anything else
+            if word.startswith("-") and not word.startswith("--"):
+                flags = word[1 : 1 + len(word) - len(word[1:].lstrip(SINGLE_DASH))]
+                opts.ipv4only |= "4" in flags
+                opts.ipv6only |= "6" in flags
         i = 0
         while i < len(argv):
             word = argv[i]
@@ -389,6 +394,11 @@ class DigParser:
                 server = word[1:]
                 if not server or ".." in server:
                     raise DigExit(1, [f"dig: couldn't get address for '{server}': not found"])
+                if opts.ipv4only and ":" in server:
+                    raise DigExit(
+                        1,
+                        [f"dig: couldn't get address for '{server}': address family not supported"],
+                    )
                 lookup.servers.append(server)
                 opts.addresscount = 1
             elif word.startswith("+"):

@@ -22,7 +22,7 @@ import dns.name
 import dns.rcode
 
 from netdiag.dns import digformat
-from netdiag.dns.digargs import DEFAULT_TIMEOUT, DigOptions, Lookup
+from netdiag.dns.digargs import DEFAULT_TIMEOUT, DigExit, DigOptions, Lookup
 
 if TYPE_CHECKING:
     from netdiag.dns.resolvconf import ResolvConf
@@ -49,6 +49,7 @@ class LookupResult:
         self.answer: digformat.Answer | None = None
         self.errors: list[str] = []
         self.refused_tcp = False
+        self.skipped = False  # no usable server (e.g. -6 with only IPv4 servers)
 
 
 class _TryFailed(Exception):
@@ -78,8 +79,6 @@ def resolve_server(
     servers = [Server(a, port, text) for a in addrs]
     if ipv4only:
         servers = [s for s in servers if ":" not in s.address]
-    if ipv6only:
-        servers = [s for s in servers if ":" in s.address]
     return servers
 
 
@@ -103,6 +102,25 @@ def candidates(name: str, opts: DigOptions, conf: ResolvConf | None) -> list[str
     return [*searched, absolute] if name.count(".") < ndots else [absolute, *searched]
 
 
+NAME_ERRORS = {
+    "LabelTooLong": "label too long",
+    "EmptyLabel": "empty label",
+    "NameTooLong": "name too long",
+    "BadEscape": "bad escape",
+}
+
+
+def query_name_or_exit(text: str) -> dns.name.Name:
+    """The query name, or dig's fatal 'is not a legal name' (exit 10)."""
+    try:
+        return dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        reason = NAME_ERRORS.get(type(exc).__name__, str(exc))
+        raise DigExit(
+            10, [f"dig: '{text.removesuffix('.')}' is not a legal name ({reason})"]
+        ) from None
+
+
 def build_query(qname: str, lookup: Lookup) -> dns.message.QueryMessage:
     flags = 0
     for wanted, bit in (
@@ -116,7 +134,7 @@ def build_query(qname: str, lookup: Lookup) -> dns.message.QueryMessage:
             flags |= bit
     options = [dns.edns.CookieOption(os.urandom(8), b"")] if lookup.cookie else []
     return dns.message.make_query(
-        dns.name.from_text(qname),
+        query_name_or_exit(qname),
         lookup.rdtype,
         lookup.rdclass,
         use_edns=lookup.edns if lookup.edns >= 0 else False,
@@ -248,6 +266,16 @@ def run_lookup(
 ) -> LookupResult:
     """All query names for one lookup (search list with +search); stop at the first non-NXDOMAIN."""
     servers = servers_for(lookup, opts, conf)
+    if opts.ipv6only:
+        for server in [s for s in servers if ":" not in s.address]:
+            emit(f";; Skipping mapped address '::ffff:{server.address}'\n")
+            servers.remove(server)
+        if not servers:
+            # dig goes on with the next lookup and does not count this one as failed
+            emit(";; No acceptable nameservers\n")
+            skipped = LookupResult(lookup, lookup.name)
+            skipped.skipped = True
+            return skipped
     names = candidates(lookup.name, opts, conf)
     result = LookupResult(lookup, names[0])
     for index, qname in enumerate(names):
