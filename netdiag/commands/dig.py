@@ -68,7 +68,9 @@ def main(argv: list[str]) -> int:
             else:
                 code = NO_REPLY_EXIT
                 if not result.refused_tcp:
-                    out.emit(lookup.cmdline + digformat.NO_SERVERS)
+                    if not out.as_json:
+                        out.emit(lookup.cmdline)
+                    out.emit(digformat.NO_SERVERS)
                     lookup.cmdline = ""
                 out.failed(result)
             if not pending and batch is not None:
