@@ -228,3 +228,17 @@ def test_recursion_not_available(home: Path) -> None:
     """RD asked, RA missing in the reply: dig's warning line."""
     with FakeEmbeddedDNS({"solo": {"A": ["10.1.2.3"]}}, no_ra=True) as srv:
         assert_same(["@127.0.0.1", "-p", str(srv.port), "solo"], home)
+
+
+@pytest.mark.slow
+def test_one_lookup_fails_another_answers(server: FakeEmbeddedDNS, home: Path) -> None:
+    """A silent server on 127.0.0.2 (same port) for one lookup: the last lookup decides the exit."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.2", server.port))
+        args = ["-p", str(server.port), "+time=1", "+tries=1"]
+        ref = assert_same([*args, "mysql", "@127.0.0.2", "db", "@127.0.0.1"], home)
+        assert ref.returncode == 0 and "no servers could be reached" in ref.stdout
+        ref = assert_same([*args, "db", "@127.0.0.1", "mysql", "@127.0.0.2", "+short"], home)
+        assert ref.returncode == 9

@@ -1,7 +1,7 @@
 """netdiag dig: BIND dig 9.18's command line and output, plus ``+json``/``--json``.
 
 Exit codes as dig: 0 a reply came (NXDOMAIN and SERVFAIL included), 1 usage, 8 batch file
-unreadable, 9 no reply for some lookup, 10 internal error.
+unreadable, 9 no reply, 10 internal error. Like dig, the last lookup decides between 0 and 9.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main(argv: list[str]) -> int:
             if result.skipped:
                 out.failed(result)
             elif result.answer is not None:
+                code = 0  # dig's exit status follows the last lookup that ran
                 out.reply(result, digformat.render_reply(result.answer, lookup, opts))
             else:
                 code = NO_REPLY_EXIT

@@ -140,6 +140,25 @@ def reverse_name(text: str) -> str:
     return ".".join(reversed(labels)) + ".in-addr.arpa."
 
 
+def _count_addresses(server: str, ipv4only: bool) -> int:
+    """How many addresses @server stands for (dig's "N servers found"); a name is looked up."""
+    try:
+        ipaddress.ip_address(server)
+        return 1
+    except ValueError:
+        pass
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(server, 53, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        infos = []
+    found = {str(i[4][0]) for i in infos if not (ipv4only and i[0] == socket.AF_INET6)}
+    if not found:
+        raise DigExit(1, [f"dig: couldn't get address for '{server}': not found"])
+    return len(found)
+
+
 def _rdtype(text: str) -> int | None:
     if text.isdigit():
         return None
@@ -400,7 +419,7 @@ class DigParser:
                         [f"dig: couldn't get address for '{server}': address family not supported"],
                     )
                 lookup.servers.append(server)
-                opts.addresscount = 1
+                opts.addresscount = _count_addresses(server, opts.ipv4only)
             elif word.startswith("+"):
                 self.plus(word, lookup, is_batch)
             elif word.startswith("-") and word != "-":
