@@ -242,3 +242,18 @@ def test_one_lookup_fails_another_answers(server: FakeEmbeddedDNS, home: Path) -
         assert ref.returncode == 0 and "no servers could be reached" in ref.stdout
         ref = assert_same([*args, "db", "@127.0.0.1", "mysql", "@127.0.0.2", "+short"], home)
         assert ref.returncode == 9
+
+
+@pytest.mark.slow
+def test_several_servers(server: FakeEmbeddedDNS, home: Path) -> None:
+    """A silent, a refusing and an answering server: dig's order of tries and messages."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.2", server.port))
+        base = ["-p", str(server.port), "+time=1"]
+        assert_same([*base, "@127.0.0.2", "@127.0.0.1", "mysql", "+tries=2"], home)
+        ref = assert_same([*base, "@127.0.0.2", "@127.0.0.3", "@127.0.0.1", "mysql"], home)
+        assert ref.returncode == 0 and "127.0.0.3#" in ref.stdout
+        ref = assert_same([*base, "+tries=2", "@127.0.0.2", "@127.0.0.3", "mysql"], home)
+        assert ref.returncode == 9

@@ -207,15 +207,16 @@ def _tcp(wire: bytes, server: Server, timeout: float) -> tuple[bytes, float]:
 def query_name(
     qname: str, lookup: Lookup, opts: DigOptions, servers: list[Server], emit: Emit
 ) -> LookupResult:
-    """Ask each server in turn, each up to ``lookup.tries`` times, until one replies."""
+    """Ask the servers in turn until one replies, spending the lookup's tries like dig."""
     result = LookupResult(lookup, qname)
     query = build_query(qname, lookup)
     wire = query.to_wire()
     tcp = lookup.tcp
+    # One budget of tries per lookup, as in dig: the first server may use them all, every
+    # later server then gets the single try that is left.
+    left = lookup.tries
     for server in servers:
-        attempt = 0
-        while attempt < lookup.tries:
-            attempt += 1
+        while left > 0:
             timeout = opts.timeout or (TCP_DEFAULT_TIMEOUT if tcp else DEFAULT_TIMEOUT)
             try:
                 if tcp:
@@ -234,6 +235,9 @@ def query_name(
                     result.refused_tcp = True
                 else:
                     emit(digformat.comm_error(server.address, server.port, failure.reason))
+                if left == 1:
+                    break
+                left -= 1
                 continue
             elapsed = int((time.monotonic() - started) * 1000)
             try:
@@ -241,12 +245,15 @@ def query_name(
             except dns.exception.DNSException as exc:
                 emit(f";; Got bad packet: {exc}\n")
                 result.errors.append(f"{server.address}#{server.port}: bad packet: {exc}")
+                if left == 1:
+                    break
+                left -= 1
                 continue
             if message.flags & dns.flags.TC and not tcp and not lookup.ignore:
                 if lookup.comments and not opts.short:
                     emit(digformat.TRUNCATED)
                 tcp = True
-                attempt = 0
+                left = lookup.tries
                 continue
             result.answer = digformat.Answer(
                 message,
