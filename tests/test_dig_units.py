@@ -137,11 +137,7 @@ def test_search_list_only_with_plus_search() -> None:
     assert candidates("db", parser.opts, conf) == ["db."]
     parser.opts.usesearch = True
     assert candidates("db", parser.opts, conf) == ["db.ndnet.", "db.example.test.", "db."]
-    assert candidates("db.ndnet", parser.opts, conf) == [
-        "db.ndnet.",
-        "db.ndnet.ndnet.",
-        "db.ndnet.example.test.",
-    ]
+    assert candidates("db.ndnet", parser.opts, conf) == ["db.ndnet."]
     assert candidates("db.", parser.opts, conf) == ["db."]
 
 

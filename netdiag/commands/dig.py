@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
         while pending:
             _flush_warnings(opts.warnings)
             lookup = pending.pop(0)
-            if conf is None and (not lookup.servers or opts.usesearch):
+            if conf is None:  # dig always reads it: servers, search, ndots, timeout, attempts
                 from netdiag.dns import resolvconf
 
                 conf = resolvconf.load()

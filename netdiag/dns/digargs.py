@@ -71,7 +71,7 @@ class Lookup:
     ignore: bool = False
     edns: int = 0  # EDNS version, -1 for none
     bufsize: int = 0  # 0: dig's default (1232)
-    tries: int = DEFAULT_TRIES
+    tries: int = 0  # 0: resolv.conf's attempts if set, else dig's 3
     dnssec: bool = False
     cookie: bool = True
     adflag: bool = True

@@ -62,6 +62,7 @@ class Answer:
         self.transport = transport  # "UDP" or "TCP"
         self.query_time_ms = query_time_ms
         self.when = time.time() if when is None else when
+        self.repeat_stats = False  # dig's double statistics quirk (see digquery.run_lookup)
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
@@ -228,7 +229,7 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
         if comments:
             out.append("")
     if lookup.stats and not opts.short:
-        out += stats_lines(answer)
+        out += stats_lines(answer) * (2 if answer.repeat_stats else 1)
     return "".join(line + "\n" for line in out)
 
 

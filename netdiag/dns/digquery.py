@@ -22,7 +22,7 @@ import dns.name
 import dns.rcode
 
 from netdiag.dns import digformat
-from netdiag.dns.digargs import DEFAULT_TIMEOUT, DigExit, DigOptions, Lookup
+from netdiag.dns.digargs import DEFAULT_TIMEOUT, DEFAULT_TRIES, DigExit, DigOptions, Lookup
 
 if TYPE_CHECKING:
     from netdiag.dns.resolvconf import ResolvConf
@@ -93,13 +93,14 @@ def servers_for(lookup: Lookup, opts: DigOptions, conf: ResolvConf | None) -> li
 
 
 def candidates(name: str, opts: DigOptions, conf: ResolvConf | None) -> list[str]:
-    """Query names to try in order: the search list applies only with +search (dig's default is off)."""
+    """Query names to try in order, as dig: with +search (off by default) and fewer dots than
+    ndots, each search domain and then the name itself; otherwise the name alone."""
     absolute = name if name.endswith(".") else name + "."
     if conf is None or not opts.usesearch or name.endswith(".") or not conf.search:
         return [absolute]
     ndots = conf.ndots if opts.ndots is None else opts.ndots
     searched = [f"{name}.{domain}." for domain in conf.search]
-    return [*searched, absolute] if name.count(".") < ndots else [absolute, *searched]
+    return [*searched, absolute] if name.count(".") < ndots else [absolute]
 
 
 NAME_ERRORS = {
@@ -204,8 +205,22 @@ def _tcp(wire: bytes, server: Server, timeout: float) -> tuple[bytes, float]:
             raise _TryFailed(exc.strerror or str(exc)) from None
 
 
+def timeout_for(opts: DigOptions, conf: ResolvConf | None, tcp: bool) -> float:
+    """Seconds per try: +time, else resolv.conf's "options timeout:", else dig's default."""
+    if opts.timeout:
+        return opts.timeout
+    if conf is not None and conf.timeout_set:
+        return conf.timeout
+    return TCP_DEFAULT_TIMEOUT if tcp else DEFAULT_TIMEOUT
+
+
 def query_name(
-    qname: str, lookup: Lookup, opts: DigOptions, servers: list[Server], emit: Emit
+    qname: str,
+    lookup: Lookup,
+    opts: DigOptions,
+    servers: list[Server],
+    emit: Emit,
+    conf: ResolvConf | None = None,
 ) -> LookupResult:
     """Ask the servers in turn until one replies, spending the lookup's tries like dig."""
     result = LookupResult(lookup, qname)
@@ -214,10 +229,13 @@ def query_name(
     tcp = lookup.tcp
     # One budget of tries per lookup, as in dig: the first server may use them all, every
     # later server then gets the single try that is left.
-    left = lookup.tries
+    tries = lookup.tries or (
+        conf.attempts if conf is not None and conf.attempts_set else DEFAULT_TRIES
+    )
+    left = tries
     for server in servers:
         while left > 0:
-            timeout = opts.timeout or (TCP_DEFAULT_TIMEOUT if tcp else DEFAULT_TIMEOUT)
+            timeout = timeout_for(opts, conf, tcp)
             try:
                 if tcp:
                     data, started = _tcp(wire, server, timeout)
@@ -253,7 +271,7 @@ def query_name(
                 if lookup.comments and not opts.short:
                     emit(digformat.TRUNCATED)
                 tcp = True
-                left = lookup.tries
+                left = tries
                 continue
             result.answer = digformat.Answer(
                 message,
@@ -286,9 +304,18 @@ def run_lookup(
     names = candidates(lookup.name, opts, conf)
     result = LookupResult(lookup, names[0])
     for index, qname in enumerate(names):
-        result = query_name(qname, lookup, opts, servers, emit)
+        result = query_name(qname, lookup, opts, servers, emit, conf)
         answer = result.answer
         last = index == len(names) - 1
         if answer is None or last or answer.message.rcode() != dns.rcode.NXDOMAIN:
             break
+    if (
+        opts.usesearch
+        and len(names) == 1
+        and result.answer is not None
+        and result.answer.message.rcode() == dns.rcode.NXDOMAIN
+    ):
+        # BIND dig 9.18 prints the statistics twice for a +search name asked as given that
+        # gets NXDOMAIN; reproduced so that outputs stay identical.
+        result.answer.repeat_stats = True
     return result
