@@ -59,6 +59,13 @@ def assert_same(resolv_text: str, args: list[str], tmp_path: Path) -> subprocess
     return ref
 
 
+def test_search_without_search_list(server: FakeEmbeddedDNS, tmp_path: Path) -> None:
+    for args in (["nobody", "+search"], ["nobody.x", "+search"], ["mysql", "+search"]):
+        assert_same(
+            "nameserver 127.0.0.1\noptions ndots:1\n", ["-p", str(server.port), *args], tmp_path
+        )
+
+
 SEARCH = "nameserver 127.0.0.1\nsearch nowhere.test ndnet\noptions ndots:1\n"
 
 

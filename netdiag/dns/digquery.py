@@ -309,9 +309,11 @@ def run_lookup(
         last = index == len(names) - 1
         if answer is None or last or answer.message.rcode() != dns.rcode.NXDOMAIN:
             break
+    ndots = opts.ndots if opts.ndots is not None else (conf.ndots if conf is not None else 1)
+    as_given = lookup.name.endswith(".") or lookup.name.count(".") >= ndots
     if (
         opts.usesearch
-        and len(names) == 1
+        and as_given
         and result.answer is not None
         and result.answer.message.rcode() == dns.rcode.NXDOMAIN
     ):
