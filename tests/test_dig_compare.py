@@ -1,7 +1,8 @@
 """netdiag dig against BIND dig 9.18, same arguments, same loopback server, same test.
 
 Outputs must be equal line for line once the banner's program/version, the message id, the
-query time and the WHEN clock are masked; exit codes and stderr must be equal too.
+query time and the WHEN clock are masked (and the random client half of an echoed COOKIE);
+exit codes and stderr must be equal too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ MASKS = [
     (re.compile(r"id: \d+$", re.M), "id: ID"),
     (re.compile(r"^;; Query time: \d+ msec$", re.M), ";; Query time: N msec"),
     (re.compile(r"^;; WHEN: .*$", re.M), ";; WHEN: CLOCK"),
+    # the client half of an echoed COOKIE is random per query, like the id
+    (re.compile(r"^; COOKIE: [0-9a-f]{16}", re.M), "; COOKIE: CLIENT"),
 ]
 
 
@@ -96,6 +99,9 @@ CASES: dict[str, list[str]] = {
     "opt-pseudosection": [*SERVER, "edns.example.test"],
     "opt-nocomments": [*SERVER, "edns.example.test", "+nocomments"],
     "opt-noedns": [*SERVER, "edns.example.test", "+noedns"],
+    "opt-nocookie": [*SERVER, "edns.example.test", "+nocookie"],
+    "opt-dnssec": [*SERVER, "edns.example.test", "+dnssec"],
+    "opt-edns1": [*SERVER, "edns.example.test", "+edns=1"],
     "truncated-retry": [*SERVER, "sixty-records-here.ndnet"],
     "truncated-short": [*SERVER, "sixty-records-here.ndnet", "+short"],
     "truncated-nocomments": [*SERVER, "sixty-records-here.ndnet", "+nocomments", "+noanswer"],

@@ -63,6 +63,7 @@ class Answer:
         self.query_time_ms = query_time_ms
         self.when = time.time() if when is None else when
         self.repeat_stats = False  # dig's double statistics quirk (see digquery.run_lookup)
+        self.client_cookie = b""  # the COOKIE we sent, to judge the server's echo as dig does
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
@@ -144,7 +145,7 @@ def question_line(rrset: dns.rrset.RRset) -> str:
     )
 
 
-def opt_lines(msg: dns.message.Message) -> list[str]:
+def opt_lines(msg: dns.message.Message, client_cookie: bytes = b"") -> list[str]:
     if msg.opt is None:
         return []
     flags = msg.ednsflags
@@ -155,7 +156,10 @@ def opt_lines(msg: dns.message.Message) -> list[str]:
     for option in msg.options:
         data = option.to_wire() or b""
         if option.otype == dns.edns.OptionType.COOKIE:
-            lines.append(f"; COOKIE: {data.hex()}")
+            verdict = ""
+            if client_cookie and len(data) > 8:
+                verdict = " (good)" if data[:8] == client_cookie else " (bad)"
+            lines.append(f"; COOKIE: {data.hex()}{verdict}")
         elif option.otype == dns.edns.OptionType.NSID:
             shown = "".join(chr(b) if 32 <= b < 127 else "." for b in data)
             lines.append(f'; NSID: {" ".join(f"{b:02x}" for b in data)} ("{shown}")')
@@ -206,7 +210,7 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
     if comments:
         out += header_lines(answer, lookup)
         out.append("")
-        out += opt_lines(msg)
+        out += opt_lines(msg, answer.client_cookie)
     sections = [
         ("QUESTION", lookup.question and not opts.short, msg.question),
         ("ANSWER", lookup.answer, msg.answer),

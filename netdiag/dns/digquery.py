@@ -282,6 +282,9 @@ def query_name(
                 "TCP" if tcp else "UDP",
                 elapsed,
             )
+            for option in query.options:
+                if option.otype == dns.edns.OptionType.COOKIE:
+                    result.answer.client_cookie = (option.to_wire() or b"")[:8]
             return result
     return result
 

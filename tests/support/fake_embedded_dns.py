@@ -36,6 +36,7 @@ import dns.rdatatype
 import dns.reversename
 
 TTL = 600
+SERVER_COOKIE = "5e7c00c1e5e7c001"
 NETWORK = "ndnet"
 
 #: Records of the default lab: owner name (no trailing dot) -> type -> rdata texts.
@@ -155,7 +156,13 @@ class FakeEmbeddedDNS:
         additional: list[bytes] = []
         if key in self.edns_names and query.edns >= 0:
             # OPT: root owner, type 41, class = payload size, ttl = ext-rcode/version/flags.
-            additional.append(b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0))
+            # A client COOKIE is echoed with an 8-byte server cookie, as upstream resolvers do.
+            options = b""
+            for option in query.options:
+                if option.otype == 10:  # COOKIE
+                    body = (option.to_wire() or b"")[:8] + bytes.fromhex(SERVER_COOKIE)
+                    options += struct.pack("!HH", 10, len(body)) + body
+            additional.append(b"\x00" + struct.pack("!HHIH", 41, 1232, 0, len(options)) + options)
         flags = 0x8000 | (query.flags & 0x0100) | (0 if self.no_ra else 0x0080) | (rcode & 0xF)
         question = q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
         limit = max(512, query.payload if query.edns >= 0 else 512)
