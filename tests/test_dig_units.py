@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import dns.message
 import dns.rdataclass
 import dns.rdatatype
 import pytest
@@ -220,3 +221,44 @@ def test_startup_imports_stay_light(server: FakeEmbeddedDNS) -> None:
     }
     assert not heavy and "dns.resolver" not in modules and "dns.query" not in modules
     assert sys.executable
+
+
+def _replies() -> list[bytes]:
+    srv = FakeEmbeddedDNS()
+    out = []
+    for name, rdtype in [
+        ("mysql", "A"),
+        ("mail.example.test", "TXT"),
+        ("gone.example.test", "A"),
+        ("_mysql._tcp.example.test", "SRV"),
+    ]:
+        query = dns.message.make_query(name + ".", rdtype, use_edns=0)
+        reply = srv.answer(query.to_wire(), "tcp")
+        assert reply is not None
+        out.append(reply)
+    return out
+
+
+REPLIES = _replies()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(REPLIES),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+)
+def test_render_survives_any_parsable_reply(wire: bytes, flips: list[tuple[int, int]]) -> None:
+    data = bytearray(wire)
+    for pos, value in flips:
+        if pos < len(data):
+            data[pos] = value
+    try:
+        message = dns.message.from_wire(bytes(data), ignore_trailing=True)
+    except Exception:
+        return
+    answer = digformat.Answer(message, bytes(data), "127.0.0.1", 53, "127.0.0.1", "UDP", 0)
+    parser = DigParser()
+    (lookup,) = parser.parse(["x"])
+    text = digformat.render_reply(answer, lookup, parser.opts)
+    assert text.endswith("\n")
+    json.dumps(digformat.answer_json(answer))
