@@ -47,7 +47,7 @@ class Unsupported(DigExit):
     """An option BIND dig knows that netdiag dig does not implement (exit 1)."""
 
     def __init__(self, option: str) -> None:
-        super().__init__(1, [f"netdiag dig: option {option} is not supported (see docs/dig.md)"])
+        super().__init__(1, [f"netdiag dig: {option} is not supported (see docs/dig.md)"])
 
 
 def _usage(option: str) -> DigExit:
@@ -68,6 +68,7 @@ class Lookup:
     servers: list[str]  # @server texts, in order
     recurse: bool = True
     tcp: bool = False
+    tcp_set: bool = False  # +[no]tcp given: dig then keeps ANY queries on the chosen transport
     ignore: bool = False
     edns: int = 0  # EDNS version, -1 for none
     bufsize: int = 0  # 0: dig's default (1232)
@@ -160,13 +161,22 @@ def _count_addresses(server: str, ipv4only: bool) -> int:
 
 
 def _rdtype(text: str) -> int | None:
-    if text.isdigit():
+    """A type as BIND's dns_rdatatype_fromtext reads it (no plain numbers, no NONE)."""
+    if text.isdigit() or text.upper() == "NONE":
         return None
     try:
         value = dns.rdatatype.from_text(text)
     except Exception:
         return None
-    return None if value == dns.rdatatype.IXFR else value
+    if value in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
+        raise Unsupported("zone transfers (AXFR/IXFR)")
+    return value
+
+
+def _any_over_tcp(lookup: Lookup) -> None:
+    """dig asks ANY over TCP unless +[no]tcp was given."""
+    if lookup.rdtype == dns.rdatatype.ANY and not lookup.tcp_set:
+        lookup.tcp = True
 
 
 def _rdclass(text: str) -> int | None:
@@ -349,7 +359,7 @@ class DigParser:
                 lookup.answer = True
         elif key == "tcp":
             if not is_batch:
-                lookup.tcp = state
+                lookup.tcp, lookup.tcp_set = state, True
         elif key == "edns":
             if not state:
                 lookup.edns = -1
@@ -466,6 +476,8 @@ class DigParser:
                         lookup.rdclass, lookup.rdclass_set = rdclass, True
                 elif flag == "t":
                     open_type_class = False
+                    if value.lower().startswith("ixfr="):
+                        raise Unsupported("zone transfers (AXFR/IXFR)")
                     rdtype = _rdtype(value)
                     if rdtype is None:
                         opts.warnings.append(f";; Warning, ignoring invalid type {value}")
@@ -473,6 +485,7 @@ class DigParser:
                         if lookup.rdtype_set:
                             opts.warnings.append(";; Warning, extra type option")
                         lookup.rdtype, lookup.rdtype_set = rdtype, True
+                        _any_over_tcp(lookup)
                 elif flag == "p":
                     opts.port, opts.port_set = _uint("port number", value, 65535, 1), True
                 elif flag == "f":
@@ -488,12 +501,13 @@ class DigParser:
             else:
                 if open_type_class:
                     if word.lower().startswith("ixfr="):
-                        raise Unsupported("ixfr")
+                        raise Unsupported("zone transfers (AXFR/IXFR)")
                     rdtype = _rdtype(word)
                     if rdtype is not None:
                         if lookup.rdtype_set:
                             opts.warnings.append(";; Warning, extra type option")
                         lookup.rdtype, lookup.rdtype_set = rdtype, True
+                        _any_over_tcp(lookup)
                         continue
                     rdclass = _rdclass(word)
                     if rdclass is not None:
