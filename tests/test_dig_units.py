@@ -262,3 +262,60 @@ def test_render_survives_any_parsable_reply(wire: bytes, flips: list[tuple[int, 
     text = digformat.render_reply(answer, lookup, parser.opts)
     assert text.endswith("\n")
     json.dumps(digformat.answer_json(answer))
+
+
+def test_hostile_server_no_traceback_no_hang(tmp_path) -> None:
+    """A UDP peer answering junk with the right id, a TCP peer promising 65535 bytes and stalling."""
+    import socket
+    import threading
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", port))
+    tcp.listen(4)
+    stop = threading.Event()
+
+    def serve_udp() -> None:
+        udp.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                data, peer = udp.recvfrom(4096)
+            except OSError:
+                continue
+            udp.sendto(data[:2] + b"\x81\x80\x00\x01\x00\x05" + b"\xff" * 20, peer)
+
+    def serve_tcp() -> None:
+        tcp.settimeout(0.2)
+        held = []
+        while not stop.is_set():
+            try:
+                conn, _ = tcp.accept()
+            except OSError:
+                continue
+            conn.sendall(b"\xff\xff" + b"\x00" * 10)
+            held.append(conn)
+        for conn in held:
+            conn.close()
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (serve_udp, serve_tcp)]
+    for t in threads:
+        t.start()
+    try:
+        proc = run_netdiag(
+            "dig", "@127.0.0.1", "-p", str(port), "+time=1", "+tries=2", "mysql", timeout=20
+        )
+        assert proc.returncode == 9 and "Traceback" not in proc.stderr
+        assert proc.stdout.count(";; Got bad packet") == 2
+        proc = run_netdiag(
+            "dig", "@127.0.0.1", "-p", str(port), "+time=1", "+tries=1", "+tcp", "mysql", timeout=20
+        )
+        assert proc.returncode == 9 and "Traceback" not in proc.stderr
+        assert f";; communications error to 127.0.0.1#{port}: timed out" in proc.stdout
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(2)
+        udp.close()
+        tcp.close()
