@@ -267,3 +267,15 @@ def test_several_servers(server: FakeEmbeddedDNS, home: Path) -> None:
         assert ref.returncode == 0 and "127.0.0.3#" in ref.stdout
         ref = assert_same([*base, "+tries=2", "@127.0.0.2", "@127.0.0.3", "mysql"], home)
         assert ref.returncode == 9
+
+
+def test_ipv6_server(home: Path) -> None:
+    """@::1: dig's address#port(name) form for IPv6, and -6/-4 handling."""
+    with FakeEmbeddedDNS(host="::1") as srv:
+        port = str(srv.port)
+        for args in (
+            ["@::1", "-p", port, "mysql"],
+            ["-6", "@::1", "-p", port, "-x", "10.213.7.2", "+nocmd"],
+            ["@::1", "-p", port, "sixty-records-here.ndnet", "+nocmd", "+noanswer"],
+        ):
+            assert_same(args, home)

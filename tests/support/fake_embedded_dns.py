@@ -1,6 +1,6 @@
 """A loopback DNS server that answers like Docker's embedded DNS (dockerd 20.10), for tests.
 
-It listens on 127.0.0.1 on one ephemeral port for both UDP and TCP and answers from a records
+It listens on 127.0.0.1 (or ``host``, e.g. ``::1``) on one ephemeral port for both UDP and TCP and answers from a records
 table: TTL 600, RA set, AA clear, RD copied, names never compressed, no OPT record on local
 answers even when the query carries EDNS (names listed in ``edns_names`` do echo an OPT record,
 like upstream answers Docker forwards). A known name with no record of the asked type is an
@@ -190,10 +190,11 @@ class FakeEmbeddedDNS:
     # -- sockets -----------------------------------------------------------------------------
     def _bind_pair(self) -> tuple[socket.socket, socket.socket]:
         for _ in range(50):
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            udp = socket.socket(family, socket.SOCK_DGRAM)
             udp.bind((self.host, 0))
             port = udp.getsockname()[1]
-            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp = socket.socket(family, socket.SOCK_STREAM)
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 tcp.bind((self.host, port))
