@@ -279,3 +279,41 @@ def test_ipv6_server(home: Path) -> None:
             ["@::1", "-p", port, "sixty-records-here.ndnet", "+nocmd", "+noanswer"],
         ):
             assert_same(args, home)
+
+
+def test_bad_packet_same_as_bind_dig(home: Path) -> None:
+    """A peer answering junk with the right id: dig's 'Got bad packet' dump, exit 0."""
+    import socket
+    import threading
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = udp.recvfrom(4096)
+            except OSError:
+                continue
+            udp.sendto(data[:2] + b"\x81\x80\x00\x01\x00\x05" + b"\xff" * 40, peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    def unid(text: str) -> list[str]:  # the dump's first two bytes are the random id
+        lines = text.splitlines()
+        if len(lines) > 2:
+            lines[2] = "ID ID " + lines[2][6:57] + ".." + lines[2][59:]
+        return lines
+
+    try:
+        args = ["@127.0.0.1", "-p", str(udp.getsockname()[1]), "+time=1", "+tries=2", "mysql"]
+        ref, ours = run_both(args, home)
+        assert unid(ours.stdout) == unid(ref.stdout) and "bad packet" in ref.stdout
+        assert ours.returncode == ref.returncode == 0
+    finally:
+        stop.set()
+        thread.join(2)
+        udp.close()

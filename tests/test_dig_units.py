@@ -306,8 +306,8 @@ def test_hostile_server_no_traceback_no_hang(tmp_path) -> None:
         proc = run_netdiag(
             "dig", "@127.0.0.1", "-p", str(port), "+time=1", "+tries=2", "mysql", timeout=20
         )
-        assert proc.returncode == 9 and "Traceback" not in proc.stderr
-        assert proc.stdout.count(";; Got bad packet") == 2
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr  # as BIND dig
+        assert proc.stdout.startswith(";; Got bad packet: bad compression pointer\n28 bytes\n")
         proc = run_netdiag(
             "dig", "@127.0.0.1", "-p", str(port), "+time=1", "+tries=1", "+tcp", "mysql", timeout=20
         )

@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
             from netdiag.dns.digquery import run_lookup
 
             result = run_lookup(lookup, opts, conf, out.emit)
-            if result.skipped:
+            if result.skipped or result.bad_packet:
                 out.failed(result)
             elif result.answer is not None:
                 code = 0  # dig's exit status follows the last lookup that ran
@@ -158,7 +158,8 @@ class _Output:
     def failed(self, result: Any) -> None:
         if self.as_json:
             entry = self._entry(result)
-            entry.update(status="no_reply", reply=None)
+            status = "bad_packet" if result.bad_packet else "no_reply"
+            entry.update(status=status, reply=None)
             self.queries.append(entry)
 
     def finish(self) -> None:

@@ -257,6 +257,18 @@ def tcp_refused(server: str, port: int, servname: str, name: str) -> str:
 
 
 NO_SERVERS = ";; no servers could be reached\n"
+
+
+def hexdump(data: bytes) -> str:
+    """dig's dump of a bad packet: the size, then 16 bytes a line with their printable text."""
+    lines = [f"{len(data)} bytes"]
+    for start in range(0, len(data), 16):
+        chunk = data[start : start + 16]
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(" ".join(f"{b:02x}" for b in chunk).ljust(57) + text)
+    return "".join(line + "\n" for line in lines)
+
+
 TRUNCATED = ";; Truncated, retrying in TCP mode.\n"
 
 

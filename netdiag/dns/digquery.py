@@ -50,6 +50,7 @@ class LookupResult:
         self.errors: list[str] = []
         self.refused_tcp = False
         self.skipped = False  # no usable server (e.g. -6 with only IPv4 servers)
+        self.bad_packet = False  # a reply came that could not be parsed
 
 
 class _TryFailed(Exception):
@@ -108,6 +109,14 @@ NAME_ERRORS = {
     "EmptyLabel": "empty label",
     "NameTooLong": "name too long",
     "BadEscape": "bad escape",
+}
+
+
+BAD_PACKET = {  # dnspython exception -> BIND's text for the same fault
+    "BadPointer": "bad compression pointer",
+    "BadLabelType": "bad label type",
+    "ShortHeader": "unexpected end of input",
+    "FormError": "FORMERR",
 }
 
 
@@ -261,12 +270,13 @@ def query_name(
             try:
                 message = dns.message.from_wire(data, ignore_trailing=True)
             except dns.exception.DNSException as exc:
-                emit(f";; Got bad packet: {exc}\n")
-                result.errors.append(f"{server.address}#{server.port}: bad packet: {exc}")
-                if left == 1:
-                    break
-                left -= 1
-                continue
+                # dig prints the reason and the bytes, then ends the lookup without retrying
+                # and without counting it as unanswered.
+                reason = BAD_PACKET.get(type(exc).__name__, "unexpected end of input")
+                emit(f";; Got bad packet: {reason}\n" + digformat.hexdump(data))
+                result.errors.append(f"{server.address}#{server.port}: bad packet: {reason}")
+                result.bad_packet = True
+                return result
             if message.flags & dns.flags.TC and not tcp and not lookup.ignore:
                 if lookup.comments and not opts.short:
                     emit(digformat.TRUNCATED)
