@@ -68,6 +68,8 @@ class Lookup:
     servers: list[str]  # @server texts, in order
     recurse: bool = True
     tcp: bool = False
+    nottl: bool = False  # +nottlid
+    noclass: bool = False  # +noclass
     tcp_set: bool = False  # +[no]tcp given: dig then keeps ANY queries on the chosen transport
     ignore: bool = False
     edns: int = 0  # EDNS version, -1 for none
@@ -212,7 +214,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
     ("be", ("besteffort",), "ignored"),
     ("bu", ("bufsize",), "bufsize"),
     ("cdf", ("cdflag",), "cdflag"),
-    ("cl", ("cl", "class"), "unsupported"),
+    ("cl", ("cl", "class"), "class"),
     ("cm", ("cmd",), "cmd"),
     ("com", ("comments",), "comments"),
     ("coo", ("cookie",), "cookie"),
@@ -262,7 +264,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
     ("tl", ("tls",), "unsupported"),
     ("tra", ("trace",), "unsupported"),
     ("tri", ("tries",), "tries"),
-    ("ttl", ("ttl", "ttlid"), "unsupported"),
+    ("ttl", ("ttl", "ttlid"), "ttlid"),
     ("ttlu", ("ttlunits",), "unsupported"),
     ("une", ("unexpected",), "ignored"),
     ("unk", ("unknownformat",), "unsupported"),
@@ -338,6 +340,10 @@ class DigParser:
             "ignore",
         ):
             setattr(lookup, key, state)
+        elif key == "class":
+            lookup.noclass = not state
+        elif key == "ttlid":
+            lookup.nottl = not state
         elif key == "cmd":
             opts.printcmd = state
         elif key == "cookie":

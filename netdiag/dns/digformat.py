@@ -116,32 +116,33 @@ def grouped(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
     return [r for group in by_name.values() for r in group]
 
 
-def record_lines(rrset: dns.rrset.RRset) -> list[str]:
-    owner = rrset.name.to_text()
-    cls, typ = class_text(rrset.rdclass), type_text(rrset.rdtype)
-    return [
-        _columns(
-            [
-                (owner, None),
-                (str(rrset.ttl), TTL_COLUMN),
-                (cls, CLASS_COLUMN),
-                (typ, TYPE_COLUMN),
-                (rd.to_text(), RDATA_COLUMN),
-            ]
-        )
-        for rd in rrset
-    ]
+def columns_for(nottl: bool, noclass: bool) -> tuple[int, int, int, int]:
+    """dig's (ttl, class, type, rdata) columns; omitting TTL or class pulls the rest left."""
+    if nottl and noclass:
+        return 24, 24, 24, 32
+    if nottl or noclass:
+        return 24, 24, 32, 40
+    return TTL_COLUMN, CLASS_COLUMN, TYPE_COLUMN, RDATA_COLUMN
 
 
-def question_line(rrset: dns.rrset.RRset) -> str:
-    # dig prints the ";" before BIND lays out the line, so it does not count toward the columns.
+def record_lines(rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False) -> list[str]:
+    ttl_col, class_col, type_col, rdata_col = columns_for(nottl, noclass)
+    head: list[tuple[str, int | None]] = [(rrset.name.to_text(), None)]
+    if not nottl:
+        head.append((str(rrset.ttl), ttl_col))
+    if not noclass:
+        head.append((class_text(rrset.rdclass), class_col))
+    head.append((type_text(rrset.rdtype), type_col))
+    return [_columns([*head, (rd.to_text(), rdata_col)]) for rd in rrset]
+
+
+def question_line(rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False) -> str:
+    # dig prints the ";" before BIND lays out the line, so it does not count toward the columns;
+    # the question always shows its class.
+    _, class_col, type_col, _ = columns_for(nottl, noclass)
     name = rrset.name.to_text()
     return ";" + _columns(
-        [
-            (name, None),
-            (class_text(rrset.rdclass), CLASS_COLUMN),
-            (type_text(rrset.rdtype), TYPE_COLUMN),
-        ]
+        [(name, None), (class_text(rrset.rdclass), class_col), (type_text(rrset.rdtype), type_col)]
     )
 
 
@@ -226,10 +227,10 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
         if comments:
             out.append(f";; {title} SECTION:")
         if title == "QUESTION":
-            out += [question_line(r) for r in rrsets]
+            out += [question_line(r, lookup.nottl, lookup.noclass) for r in rrsets]
         else:
             for rrset in grouped(rrsets):
-                out += record_lines(rrset)
+                out += record_lines(rrset, lookup.nottl, lookup.noclass)
         if comments:
             out.append("")
     if lookup.stats and not opts.short:
