@@ -174,6 +174,13 @@ CASES: dict[str, list[str]] = {
     "empty-label": [*SERVER, "a..b"],
     "server-missing": ["@", "mysql"],
     "dash-value-missing": [*SERVER, "mysql", "-t"],
+    "lone-dash": [*SERVER, "mysql", "-"],
+    "lone-plus": [*SERVER, "+", "mysql", "+=", "+short"],
+    "dash-attached-values": [*SERVER, "-tmx", "-cin", "mail.example.test"],
+    "dash-combined-flags": [*SERVER, "-4x", "10.213.7.2"],
+    "plus-value-ignored": [*SERVER, "mysql", "+short=1"],
+    "edns-out-of-range": [*SERVER, "mysql", "+edns=300"],
+    "deprecated-dash-flags": [*SERVER, "-i", "-n", "-r", "-m", "mysql", "+short"],
 }
 
 

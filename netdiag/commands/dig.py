@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
                 return BATCH_EXIT
             pending += _next_batch(parser, batch, first=True, others_pending=bool(pending))
     except DigExit as exc:
-        _flush_warnings(opts.warnings)
+        _flush_warnings(opts.warnings, opts.notes)
         return _print_exit(exc)
     as_json = as_json or opts.json
     out = _Output(as_json)
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     conf = None
     try:
         while pending:
-            _flush_warnings(opts.warnings)
+            _flush_warnings(opts.warnings, None if as_json else opts.notes)
             lookup = pending.pop(0)
             if conf is None:  # dig always reads it: servers, search, ndots, timeout, attempts
                 from netdiag.dns import resolvconf
@@ -93,10 +93,15 @@ def _open_batch(path: str) -> Any:
     return open(path, encoding="utf-8", errors="replace")
 
 
-def _flush_warnings(warnings: list[str]) -> None:
+def _flush_warnings(warnings: list[str], notes: list[str] | None = None) -> None:
+    """Parse-time lines: warnings to stderr, dig's parse notes to stdout."""
     for line in warnings:
         print(line, file=sys.stderr)
     warnings.clear()
+    for line in notes or []:
+        print(line)
+    if notes:
+        notes.clear()
 
 
 def _next_batch(

@@ -120,10 +120,12 @@ class DigOptions:
     addresscount: int = 0
     greeted: bool = False
     warnings: list[str]  # stderr lines, in order
+    notes: list[str]  # stdout lines printed while parsing, in order
 
     def __init__(self) -> None:
         self.default = Lookup()
         self.warnings = []
+        self.notes = []
 
     @property
     def timeout_s(self) -> int:
@@ -304,6 +306,9 @@ class DigParser:
     def plus(self, word: str, lookup: Lookup, is_batch: bool) -> None:
         option = word[1:]
         cmd, _, value_text = option.lstrip("=").partition("=")
+        if not cmd:  # dig: a note on stdout, and parsing goes on
+            self.opts.notes.append(f";; Invalid option {option}")
+            return
         value: str | None = value_text or None
         shown = "+" + option.split("=", 1)[0] if option and not option.startswith("=") else word
         state = True
@@ -438,8 +443,10 @@ class DigParser:
                 opts.addresscount = _count_addresses(server, opts.ipv4only)
             elif word.startswith("+"):
                 self.plus(word, lookup, is_batch)
-            elif word.startswith("-") and word != "-":
+            elif word.startswith("-"):
                 option = word[1:]
+                if not option:
+                    raise _usage("-")
                 while option and option[0] in SINGLE_DASH:
                     flag = option[0]
                     if flag == "4":
