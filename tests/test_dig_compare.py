@@ -124,6 +124,8 @@ CASES: dict[str, list[str]] = {
     "type-class-positional": [*SERVER, "mysql", "MX", "IN"],
     "class-type-before-name": [*SERVER, "txt", "ch", "mysql"],
     "dash-t-dash-c": [*SERVER, "-c", "CH", "-t", "txt", "mysql"],
+    "class-mismatch-warning": [*SERVER, "mysql", "CH"],
+    "class-hs-short": [*SERVER, "mysql", "HS", "+short"],
     "dash-q": [*SERVER, "-q", "mx", "+short"],
     "type1": [*SERVER, "mysql", "TYPE1", "+short"],
     "any-over-tcp": [*SERVER, "mysql", "ANY"],

@@ -20,6 +20,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 
 from netdiag.dns import digformat
 from netdiag.dns.digargs import DEFAULT_TIMEOUT, DEFAULT_TRIES, DigExit, DigOptions, Lookup
@@ -214,6 +215,17 @@ def _tcp(wire: bytes, server: Server, timeout: float) -> tuple[bytes, float]:
             raise _TryFailed(exc.strerror or str(exc)) from None
 
 
+def _mixed_classes(message: dns.message.Message) -> bool:
+    """Records of another class than the question's: BIND's parser calls that malformed."""
+    if not message.question:
+        return False
+    qclass = message.question[0].rdclass
+    if qclass in (dns.rdataclass.ANY, dns.rdataclass.NONE):
+        return False
+    sections = (message.answer, message.authority, message.additional)
+    return any(rrset.rdclass != qclass for section in sections for rrset in section)
+
+
 def timeout_for(opts: DigOptions, conf: ResolvConf | None, tcp: bool) -> float:
     """Seconds per try: +time, else resolv.conf's "options timeout:", else dig's default."""
     if opts.timeout:
@@ -292,6 +304,8 @@ def query_name(
                 "TCP" if tcp else "UDP",
                 elapsed,
             )
+            if _mixed_classes(message):
+                emit(";; Warning: Message parser reports malformed message packet.\n")
             for option in query.options:
                 if option.otype == dns.edns.OptionType.COOKIE:
                     result.answer.client_cookie = (option.to_wire() or b"")[:8]
