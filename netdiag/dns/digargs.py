@@ -68,6 +68,7 @@ class Lookup:
     servers: list[str]  # @server texts, in order
     recurse: bool = True
     tcp: bool = False
+    qr: bool = False  # +qr: print the query before sending it
     nottl: bool = False  # +nottlid
     noclass: bool = False  # +noclass
     tcp_set: bool = False  # +[no]tcp given: dig then keeps ANY queries on the chosen transport
@@ -247,7 +248,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
     ("op", ("opcode",), "unsupported"),
     ("p", ("padding",), "unsupported"),
     ("qi", ("qid",), "unsupported"),
-    ("qr", ("qr",), "unsupported"),
+    ("qr", ("qr",), "qr"),
     ("qu", ("question",), "question"),
     ("ra", ("raflag",), "raflag"),
     ("rd", ("rdflag",), "recurse"),
@@ -274,6 +275,13 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
     ("y", ("yaml",), "unsupported"),
     ("z", ("zflag",), "unsupported"),
 ]
+
+
+# +options that set the lookup attribute of the same name
+_LOOKUP_SWITCHES = frozenset(
+    {"answer", "authority", "additional", "question", "comments", "stats", "qr"}
+    | {"aaflag", "adflag", "cdflag", "raflag", "recurse", "ignore"}
+)
 
 
 def _match_plus(cmd: str) -> str | None:
@@ -329,21 +337,7 @@ class DigParser:
             for attr in ("question", "answer", "authority", "additional", "comments", "stats"):
                 setattr(lookup, attr, state)
             opts.printcmd = state
-        elif key in (
-            "answer",
-            "authority",
-            "additional",
-            "question",
-            "comments",
-            "stats",
-        ) or key in (
-            "aaflag",
-            "adflag",
-            "cdflag",
-            "raflag",
-            "recurse",
-            "ignore",
-        ):
+        elif key in _LOOKUP_SWITCHES:
             setattr(lookup, key, state)
         elif key == "class":
             lookup.noclass = not state

@@ -169,13 +169,13 @@ def opt_lines(msg: dns.message.Message, client_cookie: bytes = b"") -> list[str]
     return lines
 
 
-def header_lines(answer: Answer, lookup: Lookup) -> list[str]:
+def header_lines(answer: Answer, lookup: Lookup, sending: bool = False) -> list[str]:
     msg = answer.message
     qd, an, ns, ar = answer.counts
     flags = "".join(f" {name}" for name, bit in FLAG_BITS if msg.flags & bit)
     if msg.flags & 0x0040:
         flags += "; MBZ: 0x4"
-    lines = [";; Got answer:"]
+    lines = [";; Sending:" if sending else ";; Got answer:"]
     if any(q.name.is_subdomain(dns.name.from_text("local.")) for q in msg.question):
         lines += [
             ";; WARNING: .local is reserved for Multicast DNS",
@@ -185,6 +185,8 @@ def header_lines(answer: Answer, lookup: Lookup) -> list[str]:
         f";; ->>HEADER<<- opcode: {OPCODES[msg.opcode()]}, status: {rcode_text(msg.rcode())}, id: {msg.id}",
         f";; flags:{flags}; QUERY: {qd}, ANSWER: {an}, AUTHORITY: {ns}, ADDITIONAL: {ar}",
     ]
+    if sending:
+        return lines
     if msg.flags & dns.flags.RD and not msg.flags & dns.flags.RA:
         lines.append(";; WARNING: recursion requested but not available")
     if (
@@ -199,8 +201,11 @@ def header_lines(answer: Answer, lookup: Lookup) -> list[str]:
     return lines
 
 
-def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
-    """Everything dig prints for one reply: greeting, header, sections, stats."""
+def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool = False) -> str:
+    """Everything dig prints for one reply: greeting, header, sections, stats.
+
+    With ``sending`` the message is the query itself (+qr): ";; Sending:" and its size.
+    """
     out: list[str] = []
     if lookup.cmdline:
         if not opts.short and opts.printcmd:
@@ -209,9 +214,9 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
     msg = answer.message
     comments = lookup.comments and not opts.short
     if comments:
-        out += header_lines(answer, lookup)
+        out += header_lines(answer, lookup, sending)
         out.append("")
-        out += opt_lines(msg, answer.client_cookie)
+        out += opt_lines(msg, b"" if sending else answer.client_cookie)
     sections = [
         ("QUESTION", lookup.question and not opts.short, msg.question),
         ("ANSWER", lookup.answer, msg.answer),
@@ -233,7 +238,10 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions) -> str:
                 out += record_lines(rrset, lookup.nottl, lookup.noclass)
         if comments:
             out.append("")
-    if lookup.stats and not opts.short:
+    if sending:
+        if lookup.stats:  # dig prints the query size even with +short
+            out += [f";; QUERY SIZE: {len(answer.wire)}", ""]
+    elif lookup.stats and not opts.short:
         out += stats_lines(answer) * (2 if answer.repeat_stats else 1)
     return "".join(line + "\n" for line in out)
 

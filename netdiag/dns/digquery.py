@@ -247,6 +247,10 @@ def query_name(
     result = LookupResult(lookup, qname)
     query = build_query(qname, lookup)
     wire = query.to_wire()
+    sent = None
+    if lookup.qr:  # +qr: the query as dig prints it, again before a TCP retry
+        sent = digformat.Answer(dns.message.from_wire(wire), wire, "", 0, "", "", 0)
+        emit(digformat.render_reply(sent, lookup, opts, sending=True))
     tcp = lookup.tcp
     # One budget of tries per lookup, as in dig: the first server may use them all, every
     # later server then gets the single try that is left.
@@ -292,6 +296,8 @@ def query_name(
             if message.flags & dns.flags.TC and not tcp and not lookup.ignore:
                 if lookup.comments and not opts.short:
                     emit(digformat.TRUNCATED)
+                if sent is not None:
+                    emit(digformat.render_reply(sent, lookup, opts, sending=True))
                 tcp = True
                 left = tries
                 continue
