@@ -215,6 +215,7 @@ SILENT_CASES: dict[str, list[str]] = {
     "nocmd-before-name": ["+nocmd", *SILENT, "+time=1", "+retry=0", "mysql"],
     "two-lookups": [*SILENT, "+time=1", "+tries=1", "mysql", "db"],
     "tries-zero": [*SILENT, "+time=1", "+tries=0", "mysql"],
+    "qr-each-try": [*SILENT, "mysql", "+qr", "+time=1", "+tries=2"],
 }
 
 

@@ -248,9 +248,8 @@ def query_name(
     query = build_query(qname, lookup)
     wire = query.to_wire()
     sent = None
-    if lookup.qr:  # +qr: the query as dig prints it, again before a TCP retry
+    if lookup.qr:  # +qr: dig prints the query before every try
         sent = digformat.Answer(dns.message.from_wire(wire), wire, "", 0, "", "", 0)
-        emit(digformat.render_reply(sent, lookup, opts, sending=True))
     tcp = lookup.tcp
     # One budget of tries per lookup, as in dig: the first server may use them all, every
     # later server then gets the single try that is left.
@@ -260,6 +259,8 @@ def query_name(
     left = tries
     for server in servers:
         while left > 0:
+            if sent is not None:
+                emit(digformat.render_reply(sent, lookup, opts, sending=True))
             timeout = timeout_for(opts, conf, tcp)
             try:
                 if tcp:
@@ -296,8 +297,6 @@ def query_name(
             if message.flags & dns.flags.TC and not tcp and not lookup.ignore:
                 if lookup.comments and not opts.short:
                     emit(digformat.TRUNCATED)
-                if sent is not None:
-                    emit(digformat.render_reply(sent, lookup, opts, sending=True))
                 tcp = True
                 left = tries
                 continue
