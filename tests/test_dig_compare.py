@@ -1,7 +1,8 @@
 """netdiag dig against BIND dig 9.18, same arguments, same loopback server, same test.
 
 Outputs must be equal line for line once the banner's program/version, the message id, the
-query time and the WHEN clock are masked (and the random client half of an echoed COOKIE);
+query time and the WHEN clock are masked (and the random client half of a COOKIE, and
++identify's timings);
 exit codes and stderr must be equal too.
 """
 
@@ -26,6 +27,8 @@ MASKS = [
     (re.compile(r"^;; WHEN: .*$", re.M), ";; WHEN: CLOCK"),
     # the client half of an echoed COOKIE is random per query, like the id
     (re.compile(r"^; COOKIE: [0-9a-f]{16}", re.M), "; COOKIE: CLIENT"),
+    # +identify's timings
+    (re.compile(r" in \d+ ms(\.?)$", re.M), r" in N ms\1"),
 ]
 
 
@@ -126,6 +129,19 @@ CASES: dict[str, list[str]] = {
     "dash-t-dash-c": [*SERVER, "-c", "CH", "-t", "txt", "mysql"],
     "class-mismatch-warning": [*SERVER, "mysql", "CH"],
     "qr": [*SERVER, "mysql", "+qr"],
+    "identify-short": [*SERVER, "mysql", "+identify", "+short"],
+    "identify-answer": [
+        *SERVER,
+        "mysql",
+        "+identify",
+        "+noall",
+        "+answer",
+        "db",
+        "+ident",
+        "+nostats",
+    ],
+    "identify-stats": [*SERVER, "mysql", "+identify", "+noall", "+answer", "+stats"],
+    "identify-noall": [*SERVER, "+identify", "mysql", "+noall", "+tcp"],
     "qr-variants": [*SERVER, "+qr", "mysql", "+nocomments", "db", "+nostats", "app", "+noquestion"],
     "qr-noedns-short": [
         *SERVER,

@@ -69,6 +69,7 @@ class Lookup:
     recurse: bool = True
     tcp: bool = False
     qr: bool = False  # +qr: print the query before sending it
+    identify: bool = False  # +identify: say which server answered, in how long
     nottl: bool = False  # +nottlid
     noclass: bool = False  # +noclass
     tcp_set: bool = False  # +[no]tcp given: dig then keeps ANY queries on the chosen transport
@@ -234,7 +235,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
     ("f", ("fail",), "ignored"),
     ("h", ("header-only",), "unsupported"),
     ("ht", ("https", "https-get", "https-post"), "unsupported"),
-    ("ide", ("identify",), "unsupported"),
+    ("ide", ("identify",), "identify"),
     ("idni", ("idnin",), "ignored"),
     ("idno", ("idnout",), "ignored"),
     ("keepa", ("keepalive",), "ignored"),
@@ -279,7 +280,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
 
 # +options that set the lookup attribute of the same name
 _LOOKUP_SWITCHES = frozenset(
-    {"answer", "authority", "additional", "question", "comments", "stats", "qr"}
+    {"answer", "authority", "additional", "question", "comments", "stats", "qr", "identify"}
     | {"aaflag", "adflag", "cdflag", "raflag", "recurse", "ignore"}
 )
 

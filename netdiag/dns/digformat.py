@@ -227,7 +227,12 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool
         if not shown or not rrsets:
             continue
         if opts.short:
-            out += [rd.to_text() for rrset in grouped(rrsets) for rd in rrset]
+            tail = (
+                f" from server {answer.server} in {answer.query_time_ms} ms."
+                if lookup.identify
+                else ""
+            )
+            out += [rd.to_text() + tail for rrset in grouped(rrsets) for rd in rrset]
             continue
         if comments:
             out.append(f";; {title} SECTION:")
@@ -243,6 +248,12 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool
             out += [f";; QUERY SIZE: {len(answer.wire)}", ""]
     elif lookup.stats and not opts.short:
         out += stats_lines(answer) * (2 if answer.repeat_stats else 1)
+    elif lookup.identify and not opts.short:
+        out += [
+            f";; Received {len(answer.wire)} bytes from {answer.server}#{answer.port}"
+            f"({answer.servname}) in {answer.query_time_ms} ms",
+            "",
+        ]
     return "".join(line + "\n" for line in out)
 
 
