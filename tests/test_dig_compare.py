@@ -9,7 +9,6 @@ exit codes and stderr must be equal too.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,24 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_netdiag
+from tests.support.dig_masks import mask
 from tests.support.fake_embedded_dns import FakeEmbeddedDNS
-
-MASKS = [
-    (re.compile(r"^; <<>> .*? <<>>", re.M), "; <<>> PROGRAM <<>>"),
-    (re.compile(r"id: \d+$", re.M), "id: ID"),
-    (re.compile(r"^;; Query time: \d+ msec$", re.M), ";; Query time: N msec"),
-    (re.compile(r"^;; WHEN: .*$", re.M), ";; WHEN: CLOCK"),
-    # the client half of an echoed COOKIE is random per query, like the id
-    (re.compile(r"^; COOKIE: [0-9a-f]{16}", re.M), "; COOKIE: CLIENT"),
-    # +identify's timings
-    (re.compile(r" in \d+ ms(\.?)$", re.M), r" in N ms\1"),
-]
-
-
-def mask(text: str) -> str:
-    for pattern, repl in MASKS:
-        text = pattern.sub(repl, text)
-    return text
 
 
 @pytest.fixture(scope="module")

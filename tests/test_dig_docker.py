@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dig_masks import mask
 from tests.support.docker_engine import DockerLab
-from tests.test_dig_compare import mask
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dig_masks import mask
 from tests.support.fake_embedded_dns import FakeEmbeddedDNS
-from tests.test_dig_compare import mask
 
 ROOT = Path(__file__).resolve().parent.parent
 BIND_MOUNT = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
