@@ -415,7 +415,8 @@ class DigParser:
 
         for word in argv:  # dig reads -4/-6 before anything else
             if word.startswith("-") and not word.startswith("--"):
-                flags = word[1 : 1 + len(word) - len(word[1:].lstrip(SINGLE_DASH))]
+                body = word[1:]
+                flags = body[: len(body) - len(body.lstrip(SINGLE_DASH))]
                 opts.ipv4only |= "4" in flags
                 opts.ipv6only |= "6" in flags
         i = 0
