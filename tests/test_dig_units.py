@@ -90,7 +90,7 @@ def test_invalid_options_are_dig_usage_errors(word: str) -> None:
     assert info.value.stderr[1].startswith("Usage:  dig ")
 
 
-@pytest.mark.parametrize("word", ["+multiline", "+trace", "+yaml", "-y", "-k"])
+@pytest.mark.parametrize("word", ["+nssearch", "+trace", "+yaml", "-y", "-k"])
 def test_known_but_unsupported_options_say_so(word: str) -> None:
     with pytest.raises(DigExit) as info:
         DigParser().parse(["name", word, "x"])

@@ -70,6 +70,7 @@ class Lookup:
     tcp: bool = False
     qr: bool = False  # +qr: print the query before sending it
     identify: bool = False  # +identify: say which server answered, in how long
+    multiline: bool = False  # +multiline: BIND's expanded record layout
     nottl: bool = False  # +nottlid
     noclass: bool = False  # +noclass
     tcp_set: bool = False  # +[no]tcp given: dig then keeps ANY queries on the chosen transport
@@ -241,7 +242,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
     ("keepa", ("keepalive",), "ignored"),
     ("keepo", ("keepopen",), "ignored"),
     ("ma", ("mapped",), "ignored"),
-    ("mu", ("multiline",), "unsupported"),
+    ("mu", ("multiline",), "multiline"),
     ("nd", ("ndots",), "ndots"),
     ("nsi", ("nsid",), "unsupported"),
     ("nss", ("nssearch",), "unsupported"),
@@ -281,6 +282,7 @@ _PLUS: list[tuple[str, tuple[str, ...], str]] = [
 # +options that set the lookup attribute of the same name
 _LOOKUP_SWITCHES = frozenset(
     {"answer", "authority", "additional", "question", "comments", "stats", "qr", "identify"}
+    | {"multiline"}
     | {"aaflag", "adflag", "cdflag", "raflag", "recurse", "ignore"}
 )
 

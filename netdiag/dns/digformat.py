@@ -116,30 +116,66 @@ def grouped(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
     return [r for group in by_name.values() for r in group]
 
 
-def columns_for(nottl: bool, noclass: bool) -> tuple[int, int, int, int]:
+def columns_for(nottl: bool, noclass: bool, multiline: bool = False) -> tuple[int, int, int, int]:
     """dig's (ttl, class, type, rdata) columns; omitting TTL or class pulls the rest left."""
-    if nottl and noclass:
+    if multiline or (nottl and noclass):
         return 24, 24, 24, 32
     if nottl or noclass:
         return 24, 24, 32, 40
     return TTL_COLUMN, CLASS_COLUMN, TYPE_COLUMN, RDATA_COLUMN
 
 
-def record_lines(rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False) -> list[str]:
-    ttl_col, class_col, type_col, rdata_col = columns_for(nottl, noclass)
+def duration(seconds: int) -> str:
+    """BIND's verbose TTL text: "1 hour", "1 minute 30 seconds", "0 seconds"."""
+    parts = []
+    for unit, size in (
+        ("week", 604800),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+        ("second", 1),
+    ):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "0 seconds"
+
+
+def multiline_rdata(rd: Any, rdata_col: int) -> str:
+    """+multiline rdata: SOA split with commented fields, like BIND; other types on one line."""
+    if rd.rdtype != dns.rdatatype.SOA:
+        return rd.to_text()
+    brk = "\n" + "\t" * (rdata_col // TAB) + " " * (rdata_col % TAB)
+    text = f"{rd.mname.to_text()} {rd.rname.to_text()} ("
+    fields = [("serial", rd.serial), ("refresh", rd.refresh), ("retry", rd.retry)]
+    fields += [("expire", rd.expire), ("minimum", rd.minimum)]
+    for index, (name, value) in enumerate(fields):
+        comment = f"; {name}" + (f" ({duration(value)})" if index else "")
+        text += brk + f"{value:<10} " + comment
+    return text + brk + ")"
+
+
+def record_lines(
+    rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False, multiline: bool = False
+) -> list[str]:
+    ttl_col, class_col, type_col, rdata_col = columns_for(nottl, noclass, multiline)
     head: list[tuple[str, int | None]] = [(rrset.name.to_text(), None)]
     if not nottl:
         head.append((str(rrset.ttl), ttl_col))
     if not noclass:
         head.append((class_text(rrset.rdclass), class_col))
     head.append((type_text(rrset.rdtype), type_col))
+    if multiline:
+        return [_columns([*head, (multiline_rdata(rd, rdata_col), rdata_col)]) for rd in rrset]
     return [_columns([*head, (rd.to_text(), rdata_col)]) for rd in rrset]
 
 
-def question_line(rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False) -> str:
+def question_line(
+    rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False, multiline: bool = False
+) -> str:
     # dig prints the ";" before BIND lays out the line, so it does not count toward the columns;
     # the question always shows its class.
-    _, class_col, type_col, _ = columns_for(nottl, noclass)
+    _, class_col, type_col, _ = columns_for(nottl, noclass, multiline)
     name = rrset.name.to_text()
     return ";" + _columns(
         [(name, None), (class_text(rrset.rdclass), class_col), (type_text(rrset.rdtype), type_col)]
@@ -237,10 +273,12 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool
         if comments:
             out.append(f";; {title} SECTION:")
         if title == "QUESTION":
-            out += [question_line(r, lookup.nottl, lookup.noclass) for r in rrsets]
+            out += [
+                question_line(r, lookup.nottl, lookup.noclass, lookup.multiline) for r in rrsets
+            ]
         else:
             for rrset in grouped(rrsets):
-                out += record_lines(rrset, lookup.nottl, lookup.noclass)
+                out += record_lines(rrset, lookup.nottl, lookup.noclass, lookup.multiline)
         if comments:
             out.append("")
     if sending:
