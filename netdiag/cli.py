@@ -16,6 +16,7 @@ from netdiag.errors import NetdiagError, UsageError
 COMMANDS: dict[str, tuple[str, str]] = {
     "dig": ("netdiag.commands.dig", "DNS lookups that answer like BIND dig"),
     "self": ("netdiag.commands.self_", "where am I: interfaces, routes, resolver, container"),
+    "scan": ("netdiag.commands.scan", "who is on the container networks, reachable, what they run"),
 }
 
 USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"
