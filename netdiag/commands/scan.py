@@ -314,12 +314,15 @@ def scan(
 
     conf = load()
     workers = max(1, min(32, args.concurrency))
-    progress(f"checking names of {len(everyone)} peers")
-    peerchecks.check_dns(everyone, conf, args.timeout, deadline, workers)
-    progress("checking reachability and ports")
-    peerchecks.check_reachability_and_ports(
-        everyone, ports, args.timeout, deadline, args.concurrency, args.rate
-    )
+    progress(f"checking names, reachability and ports of {len(everyone)} peers")
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # DNS waits overlap the connects
+        names = pool.submit(peerchecks.check_dns, everyone, conf, args.timeout, deadline, workers)
+        peerchecks.check_reachability_and_ports(
+            everyone, ports, args.timeout, deadline, args.concurrency, args.rate
+        )
+        names.result()
     progress("identifying protocols on open ports")
     peerchecks.identify_protocols(everyone, max(args.timeout, 2.0), deadline, workers)
     for n in networks:

@@ -176,23 +176,41 @@ def check_reachability_and_ports(
     """ICMP echo (when a socket allows it) and TCP connects to each peer's ports."""
     live = [p for p in peers if p.running]
     addresses = [p.ip for p in live if p.ip]
-    replies, kind = ping_many(addresses, deadline.timeout(timeout), rate, deadline.end)
-    pairs: list[tuple[str, int]] = []
-    per_peer: dict[str, list[int]] = {}
+    # ICMP waits for its replies while the connects run: the slowest peer sets the pace once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pinged = pool.submit(ping_many, addresses, deadline.timeout(timeout), rate, deadline.end)
+        outcomes = _connect_ports(live, ports, timeout, deadline, concurrency, rate)
+        replies, kind = pinged.result()
     for peer in live:
         assert peer.ip is not None
-        wanted = sorted(set(ports) if ports else set(DEFAULT_PORTS) | set(peer.exposed_ports))
-        per_peer[peer.ip] = wanted
-        pairs += [(peer.ip, port) for port in wanted]
-    outcomes = connect_many(pairs, deadline.timeout(timeout), concurrency, rate, deadline.end)
-    for peer in live:
-        assert peer.ip is not None
-        for port in per_peer[peer.ip]:
+        for port in sorted(set(ports) if ports else set(DEFAULT_PORTS) | set(peer.exposed_ports)):
             out = outcomes.get((peer.ip, port))
             if out is None:
                 peer.ports.append(PortResult(port, "timeout", None, detail="deadline reached"))
             else:
                 peer.ports.append(PortResult(port, out.state, out.rtt_ms, detail=out.detail))
+    _judge(live, replies, kind)
+
+
+def _connect_ports(
+    live: Sequence[Peer],
+    ports: Sequence[int] | None,
+    timeout: float,
+    deadline: Deadline,
+    concurrency: int,
+    rate: float,
+) -> dict[tuple[str, int], Any]:
+    pairs: list[tuple[str, int]] = []
+    for peer in live:
+        assert peer.ip is not None
+        wanted = sorted(set(ports) if ports else set(DEFAULT_PORTS) | set(peer.exposed_ports))
+        pairs += [(peer.ip, port) for port in wanted]
+    return connect_many(pairs, deadline.timeout(timeout), concurrency, rate, deadline.end)
+
+
+def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) -> None:
+    """Reachable when ICMP or any TCP port answered; else why not, in one note."""
+    for peer in live:
         answered = [p for p in peer.ports if p.state in ("open", "refused")]
         if peer.ip in replies:
             peer.rtt_ms, peer.rtt_via = replies[peer.ip], "icmp"
