@@ -249,7 +249,10 @@ def connect_many(
                     break
                 sock.setblocking(False)
                 start = time.monotonic()
-                code = sock.connect_ex(pair)
+                try:
+                    code = sock.connect_ex(pair)
+                except OSError as exc:  # a bad address: an error for this pair only
+                    code = exc.errno or errno.EINVAL
                 if code in (0, errno.EINPROGRESS):
                     inflight[sock] = (pair, start)
                     sel.register(sock, selectors.EVENT_WRITE)

@@ -29,7 +29,10 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
 
 def engine_up() -> bool:
     try:
-        return docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=10).returncode == 0
+        return (
+            docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=10).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -130,7 +133,7 @@ class DockerLab:
         return name
 
     def ip(self, container: str, network: str) -> str:
-        fmt = "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network
+        fmt = '{{(index .NetworkSettings.Networks "%s").IPAddress}}' % network
         return docker("inspect", "-f", fmt, container).stdout.strip()
 
     def pid(self, container: str) -> int:
