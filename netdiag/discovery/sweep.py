@@ -147,6 +147,8 @@ def capabilities(interface: str | None) -> Capabilities:
     raw_l2 = False
     if interface:
         try:
+            # A bare packet socket first: without NET_RAW, scapy (50 MB) is never imported.
+            socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)).close()
             open_arp_socket(interface).close()
             raw_l2 = True
         except PermissionError:
