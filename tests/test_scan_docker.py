@@ -7,6 +7,7 @@ Networks are --internal; everything is named ndtest-... and removed by the fixtu
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -26,6 +27,11 @@ pytestmark = [
     pytest.mark.docker,
     pytest.mark.skipif(os.geteuid() != 0, reason="nsenter needs root"),
 ]
+
+
+def low_block(subnet: str) -> str:
+    """The lowest /24 of a Docker network, where its addresses are handed out."""
+    return f"{ipaddress.ip_network(subnet).network_address}/24"
 
 
 def scan_from(
@@ -121,7 +127,7 @@ def test_scan_table_names_the_shared_alias(todo: dict) -> None:
 
 
 def test_scan_docker_socket_missing_notes_and_sweeps(todo: dict) -> None:
-    block = todo["subnet"].rsplit(".", 2)[0] + ".0.0/24"  # the low /24, where Docker assigns
+    block = low_block(todo["subnet"])  # the low /24, where Docker assigns
     proc = scan_from(
         todo["pid"], "--subnet", block, "--json", env={"DOCKER_HOST": "unix:///nonexistent"}
     )
@@ -145,7 +151,7 @@ def test_scan_docker_socket_permission_denied_is_one_line(todo: dict) -> None:
         server.listen(1)
         os.chmod(path, 0)
         try:
-            block = todo["subnet"].rsplit(".", 2)[0] + ".0.0/24"
+            block = low_block(todo["subnet"])
             drop = "-dac_override,-dac_read_search"
             proc = scan_from(
                 todo["pid"],
@@ -168,3 +174,41 @@ def test_scan_network_option_needs_api(todo: dict) -> None:
     )
     assert proc.returncode == 1 and proc.stdout == ""
     assert "--subnet" in proc.stderr and len(proc.stderr.strip().splitlines()) <= 2
+
+
+def test_second_sweep_still_reaches_everyone(todo: dict) -> None:
+    """ARP requests carry this namespace's own MAC (not /sys's, which nsenter leaves as the
+    host's): a wrong one would poison the peers' caches and the next scan would see timeouts."""
+    block = low_block(todo["subnet"])
+    for _ in range(2):
+        proc = scan_from(todo["pid"], "--no-docker", "--subnet", block, "--json")
+        peers = {p["ip"]: p for n in json.loads(proc.stdout)["networks"] for p in n["peers"]}
+        for c in (todo["web"], todo["db1"], todo["db2"]):
+            assert peers[todo["ips"][c]]["reachable"] is True, peers[todo["ips"][c]]
+
+
+SWEEP_SNIPPET = """
+import json, sys
+from netdiag.discovery.attached import attached, for_subnet
+from netdiag.discovery.sweep import SweepPlan, sweep
+subnet = sys.argv[1]
+link = for_subnet(subnet, attached())
+plan = SweepPlan(subnet, link.interface, link.address, stop_on_gap=True, skip=frozenset([link.address]))
+print(json.dumps({**sweep(plan).to_dict(), "ips": sorted(sweep(plan).alive)}))
+"""
+
+
+def test_sweep_of_a_docker_network_stops_after_the_used_low_end(todo: dict) -> None:
+    """Docker's default pools give /16 (or /20) networks; the sweep covers the low end only."""
+    cmd = ["nsenter", "-t", str(todo["pid"]), "-n", sys.executable, "-c", SWEEP_SNIPPET]
+    proc = subprocess.run(
+        [*cmd, todo["subnet"]], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    result = json.loads(proc.stdout)
+    assert result["elapsed_ms"] < 5000, result
+    assert result["methods"] == ["arp"]
+    for c in (todo["web"], todo["db1"], todo["db2"]):
+        assert todo["ips"][c] in result["ips"]
+    if result["total"] > 512:
+        assert result["complete"] is False and result["swept"] == 512
+        assert "empty block" in " ".join(result["notes"])

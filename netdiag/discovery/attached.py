@@ -13,6 +13,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from netdiag.discovery.sweep import interface_mac
+
 SIOCGIFADDR = 0x8915
 SIOCGIFNETMASK = 0x891B
 
@@ -43,13 +45,7 @@ def attached() -> list[Attached]:
             if not address or not mask or address.startswith("127."):
                 continue
             net = ipaddress.ip_network(f"{address}/{mask}", strict=False)
-            mac = None
-            try:
-                with open(f"/sys/class/net/{name}/address") as fh:
-                    mac = fh.read(64).strip() or None
-            except OSError:
-                pass
-            found.append(Attached(name, address, str(net), mac))
+            found.append(Attached(name, address, str(net), interface_mac(name)))
     return found
 
 

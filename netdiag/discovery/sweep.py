@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 ETH_P_ARP = 0x0806
+SIOCGIFHWADDR = 0x8927
 BLOCK = 256  # addresses per sweep block
 SWEEP_WAIT = 0.5  # seconds to wait for an answer from an address on the local link
 SWEEP_PORT = 80  # a live host answers a closed port with RST, an open one with SYN-ACK
@@ -169,11 +170,22 @@ def capabilities(interface: str | None) -> Capabilities:
 
 
 def interface_mac(interface: str) -> str | None:
+    """The MAC of ``interface`` in *this* network namespace.
+
+    An ioctl, not /sys: under ``nsenter -n`` /sys still shows the host's links, and a wrong
+    source MAC in our ARP requests would poison every peer's cache entry for us.
+    """
+    import fcntl
+
     try:
-        with open(f"/sys/class/net/{interface}/address") as fh:
-            return fh.read(64).strip() or None
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            data = fcntl.ioctl(
+                sock.fileno(), SIOCGIFHWADDR, struct.pack("256s", interface.encode()[:15])
+            )
     except OSError:
         return None
+    mac = ":".join(f"{b:02x}" for b in data[18:24])
+    return None if mac == "00:00:00:00:00:00" else mac
 
 
 def neighbor_cache(path: str = "/proc/net/arp") -> dict[str, tuple[str, str]]:
