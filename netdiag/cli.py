@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"netdiag: unknown command {name!r}\n{USAGE}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ImportError as exc:  # a broken install, not a user error
+        print(f"netdiag {name}: cannot load command: {exc}", file=sys.stderr)
+        return 1
     usage_exit = getattr(module, "USAGE_EXIT", 2)
     internal_exit = getattr(module, "INTERNAL_EXIT", 1)
     try:

@@ -65,9 +65,12 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
         raw_url = raw
     try:
         parts = urlsplit(raw_url)
-        port = parts.port
     except ValueError as exc:
         raise UsageError(f"invalid target {text!r}: {exc}") from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise UsageError(f"invalid port in {text!r} (1-65535)") from None
     scheme = SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
     if scheme not in DEFAULT_PORTS:
         known = ", ".join(sorted(k for k in DEFAULT_PORTS if k not in SCHEME_ALIASES))

@@ -1,0 +1,29 @@
+# netdiag: network diagnostics for container networks.
+#   docker build -t netdiag .
+#   docker run --rm --network todo-app netdiag dig mysql
+# BASE_IMAGE is any Debian-like image with python3 and venv; tests here build FROM a local one.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+# PIP_CERT_FILE: a CA bundle in the build context for a TLS-intercepting proxy (build stage only).
+ARG PIP_CERT_FILE=
+WORKDIR /src
+COPY . .
+RUN set -eu; \
+    if [ -n "$PIP_CERT_FILE" ]; then export PIP_CERT="/src/$PIP_CERT_FILE"; fi; \
+    python3 -m venv /opt/netdiag; \
+    /opt/netdiag/bin/pip install --no-cache-dir --disable-pip-version-check --no-compile . ; \
+    /opt/netdiag/bin/pip uninstall -y -q pip setuptools 2>/dev/null || true; \
+    find /opt/netdiag -name '__pycache__' -prune -exec rm -rf {} + ; \
+    find /opt/netdiag -path '*/tests/*' -prune -exec rm -rf {} + ; \
+    /opt/netdiag/bin/python -m compileall -q -j 0 /opt/netdiag >/dev/null
+
+FROM ${BASE_IMAGE}
+COPY --from=build /opt/netdiag /opt/netdiag
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin netdiag
+ENV PATH=/opt/netdiag/bin:$PATH PYTHONDONTWRITEBYTECODE=1
+# Non-root by default. ARP sweeps and ICMP need NET_RAW: run with --user 0 --cap-add NET_RAW
+# (docs/scan.md); without it scan falls back to TCP connect sweeps and says so.
+USER netdiag
+ENTRYPOINT ["netdiag"]
+CMD ["self"]
