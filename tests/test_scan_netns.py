@@ -154,3 +154,27 @@ def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
     else:
         assert proc.returncode == 1 and proc.stdout == ""
         assert "--subnet" in proc.stderr
+
+
+def test_lab_scan_keeps_the_global_deadline(lab: NetnsLab) -> None:
+    proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--deadline", "0.4", "--json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["summary"]["elapsed_ms"] < 700, doc["summary"]
+    assert took < 3
+    assert any("deadline" in n for n in doc["notes"])
+
+
+def test_lab_scan_progress_only_on_a_terminal(lab: NetnsLab) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    cmd = [*lab.exec_args(), sys.executable, "-m", "netdiag", "scan", "--subnet", lab.subnet]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=slave, cwd=ROOT, timeout=60)
+    os.close(slave)
+    try:
+        progress = os.read(master, 65536).decode()
+    finally:
+        os.close(master)
+    assert f"netdiag scan: {lab.subnet}: swept 253/253" in progress
+    assert "netdiag scan:" not in proc.stdout.decode()

@@ -8,6 +8,7 @@ discovered running peer is reachable, 1 otherwise, 2 on usage errors. See docs/s
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from netdiag.deadline import Deadline
 from netdiag.discovery import attached as local
 from netdiag.discovery import peers as peerchecks
 from netdiag.discovery.peers import Peer
-from netdiag.discovery.sweep import SweepPlan, SweepResult, capabilities, sweep
+from netdiag.discovery.sweep import SWEEP_WAIT, SweepPlan, SweepResult, capabilities, sweep
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.report import diag, print_json
 
@@ -249,7 +250,7 @@ def scan(
     def from_docker(net: Any) -> NetworkScan:
         ns = NetworkScan(net.name, net.subnets, ["docker"], net.internal, net.driver, net.gateways)
         for m in net.members:
-            if m.ip in own_ips or (m.mac and m.mac in own_macs):
+            if m.ip and (m.ip in own_ips or (m.mac and m.mac in own_macs)):
                 ns.self_addresses.append(m.ip or "")
                 continue
             ns.peers.append(
@@ -290,6 +291,14 @@ def scan(
             for n in docker_nets
             if any(m.ip in own_ips or (m.mac and m.mac in own_macs) for m in n.members)
         ]
+        if not mine and local.in_container():
+            # Addresses did not match (odd setups): our hostname is our short container id.
+            host = socket.gethostname()
+            mine = [
+                n
+                for n in docker_nets
+                if any(m.container_id.startswith(host) or m.hostname == host for m in n.members)
+            ]
         if mine:
             notes.append("inside a container: scanning the networks it is attached to")
         else:
@@ -365,7 +374,8 @@ def sweep_all(
                 link.address if link else None,
                 rate=args.rate,
                 concurrency=args.concurrency,
-                budget=max(0.5, deadline.remaining() * 0.4),
+                budget=min(deadline.remaining(), max(0.2, deadline.remaining() * 0.4)),
+                wait=min(SWEEP_WAIT, args.timeout),
                 stop_on_gap=not named,
                 skip=frozenset(own_ips),
             )

@@ -221,7 +221,10 @@ def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) ->
             peer.reachable, peer.status = True, Status.OK.value
             continue
         peer.reachable = False
-        if any(p.state == "unreachable" for p in peer.ports):
+        if peer.ports and all(p.detail == "deadline reached" for p in peer.ports):
+            peer.status = Status.TIMEOUT.value
+            peer.notes.append("not checked: the global deadline came first")
+        elif any(p.state == "unreachable" for p in peer.ports):
             peer.status = Status.UNREACHABLE.value
             peer.notes.append("no route to host (nothing answers ARP for it)")
         else:
