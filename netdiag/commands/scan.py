@@ -427,11 +427,13 @@ def ip_le(a: str, b: str) -> bool:
 
 
 def _port_text(pr: peerchecks.PortResult) -> str:
+    """``3306/mysql 5.5.5-10.11.19-MariaDB``, ``80/http 200``, ``3306/tcp (protocol_mismatch)``."""
     if pr.protocol:
         facts = pr.facts or {}
-        extra = facts.get("server_version") or facts.get("version") or facts.get("status_code")
-        extra = extra or facts.get("http_status") or facts.get("status")
         label = f"{pr.port}/{pr.protocol}"
+        if pr.status == "rejected":
+            return f"{label} rejected: {pr.detail.split(':', 1)[0]}"
+        extra = facts.get("server_version") or facts.get("version") or facts.get("status_code")
         return f"{label} {extra}" if extra else label
     if pr.status and pr.status != "ok":
         return f"{pr.port}/tcp ({pr.status})"
