@@ -227,16 +227,20 @@ class NetnsLab:
             _run(*self.exec_args(), "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647")
         for h in self.hosts:
             if h.role == "drop":
-                rules = "table inet ndscan {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n"
-                subprocess.run(
-                    ["ip", "netns", "exec", h.ns, "nft", "-f", "-"],
-                    input=rules,
-                    text=True,
-                    check=True,
-                )
+                self._drop_all_input(h.ns)
         self._start_listeners()
         if self.mariadb:
             self._start_mariadb(self.host("mariadb"))
+
+    @staticmethod
+    def _drop_all_input(ns: str) -> None:
+        """DROP every IP packet coming in (ARP still answers): nft, or iptables (docker.io's)."""
+        if shutil.which("nft"):
+            rules = "table inet ndscan {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}\n"
+            cmd = ["nft", "-f", "-"]
+        else:
+            rules, cmd = "", ["iptables", "-A", "INPUT", "-j", "DROP"]
+        subprocess.run(["ip", "netns", "exec", ns, *cmd], input=rules, text=True, check=True)
 
     # ------------------------------------------------------------ peers
 
