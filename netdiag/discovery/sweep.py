@@ -18,11 +18,13 @@ import socket
 import struct
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
-BLOCK = 256  # addresses per sweep block
+BLOCK = 256  # addresses per block when stopping at the first empty one
+FULL_BLOCK = 4096  # per block otherwise: each block ends with one wait for late answers
 SWEEP_WAIT = 0.5  # seconds to wait for an answer from an address on the local link
 SWEEP_PORT = 80  # a live host answers a closed port with RST, an open one with SYN-ACK
 FD_RESERVE = 48  # descriptors left for DNS, probes and the interpreter
@@ -432,8 +434,11 @@ def arp_sweep(
     wait: float,
     rate: float,
     deadline: float | None = None,
-) -> dict[str, tuple[str, float]]:
-    """Broadcast who-has for each address; returns {ip: (mac, rtt_ms)} of those that replied."""
+) -> tuple[dict[str, tuple[str, float]], int]:
+    """Broadcast who-has for each address in order until ``deadline``.
+
+    Returns ({ip: (mac, rtt_ms)} of those that replied, how many requests were sent).
+    """
     src_mac = interface_mac(interface) or "00:00:00:00:00:00"
     template = bytearray(arp_request_template(src_mac, src_ip))
     l2 = open_arp_socket(interface)
@@ -482,7 +487,7 @@ def arp_sweep(
         sel.close()
     finally:
         l2.close()
-    return replies
+    return replies, len(sent_at)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -538,12 +543,13 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress=None) -> S
     swept = 0
     last: str | None = None
     complete = True
-    for block_start in range(0, len(addresses), BLOCK):
+    size = BLOCK if plan.stop_on_gap else FULL_BLOCK
+    for block_start in range(0, len(addresses), size):
         if time.monotonic() >= end:
             complete = False
             notes.append(f"time budget of {plan.budget:g}s used up")
             break
-        block = addresses[block_start : block_start + BLOCK]
+        block = addresses[block_start : block_start + size]
         before = len(alive)
         done = _sweep_block(block, methods, plan, alive, end)
         swept += done
@@ -555,7 +561,7 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress=None) -> S
             break
         if progress:
             progress(plan.subnet, swept, len(addresses), len(alive))
-        more = block_start + BLOCK < len(addresses)
+        more = block_start + size < len(addresses)
         if plan.stop_on_gap and more and block_start > 0 and len(alive) == before:
             complete = False
             notes.append(
@@ -598,18 +604,23 @@ def _sweep_block(
     """Sweep one block with every method; returns how many addresses were covered."""
     covered = len(block)
     if "arp" in methods and plan.interface and plan.src_ip:
-        found = arp_sweep(plan.interface, plan.src_ip, block, plan.wait, plan.rate, end)
+        found, covered = arp_sweep(plan.interface, plan.src_ip, block, plan.wait, plan.rate, end)
         for ip, (mac, rtt) in found.items():
             alive.setdefault(ip, Alive(ip)).saw("arp", rtt, mac)
-    if "icmp" in methods:
-        replies, _ = ping_many(block, plan.wait, plan.rate, end)
-        for ip, rtt in replies.items():
-            alive.setdefault(ip, Alive(ip)).saw("icmp", rtt)
-    if "tcp" in methods:
-        pairs = [(ip, SWEEP_PORT) for ip in block]
-        outcomes = connect_many(pairs, plan.wait, plan.concurrency, plan.rate, end)
-        covered = min(covered, len(outcomes))
-        for (ip, _), out in outcomes.items():
-            if out.state in ("open", "refused"):
-                alive.setdefault(ip, Alive(ip)).saw("tcp", out.rtt_ms)
+    pinged = None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if "icmp" in methods:  # echoes wait for their replies while the connects run
+            pinged = pool.submit(ping_many, block, plan.wait, plan.rate / 2, end)
+        if "tcp" in methods:
+            pairs = [(ip, SWEEP_PORT) for ip in block]
+            rate = plan.rate / 2 if pinged else plan.rate
+            outcomes = connect_many(pairs, plan.wait, plan.concurrency, rate, end)
+            covered = min(covered, len(outcomes))
+            for (ip, _), out in outcomes.items():
+                if out.state in ("open", "refused"):
+                    alive.setdefault(ip, Alive(ip)).saw("tcp", out.rtt_ms)
+        if pinged is not None:
+            replies, _ = pinged.result()
+            for ip, rtt in replies.items():
+                alive.setdefault(ip, Alive(ip)).saw("icmp", rtt)
     return covered
