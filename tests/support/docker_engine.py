@@ -133,7 +133,7 @@ class DockerLab:
         return name
 
     def ip(self, container: str, network: str) -> str:
-        fmt = '{{(index .NetworkSettings.Networks "NET").IPAddress}}'.replace("NET", network)
+        fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
         return docker("inspect", "-f", fmt, container).stdout.strip()
 
     def pid(self, container: str) -> int:

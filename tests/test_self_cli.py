@@ -1,0 +1,87 @@
+"""`netdiag self` on this machine's own (host) view: JSON shape, usage errors, start-up cost."""
+
+from __future__ import annotations
+
+import json
+
+from netdiag.discovery import local
+from tests.conftest import run_netdiag
+from tests.support.mini_dns import MiniDns
+
+TOP_KEYS = {
+    "hostname", "container", "interfaces", "routes", "default_gateways", "ipv4_subnets",
+    "interfaces_source", "resolver", "resolver_error", "dns_check", "docker", "notes",
+}  # fmt: skip
+NO_SOCKET = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+def test_json_document_shape() -> None:
+    res = run_netdiag("self", "--json", "--no-dns", "--no-docker")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert set(doc) == TOP_KEYS
+    assert doc["docker"] is None
+    assert set(doc["container"]) == {"in_container", "id", "short_id", "source", "markers"}
+    lo = next(i for i in doc["interfaces"] if i["name"] == "lo")
+    assert lo["loopback"]
+    assert (lo["addresses"][0]["address"], lo["addresses"][0]["prefixlen"]) == ("127.0.0.1", 8)
+    # matches what the library reads in this same namespace
+    snap = local.snapshot()
+    assert [i["name"] for i in doc["interfaces"]] == [i.name for i in snap.interfaces]
+    assert doc["ipv4_subnets"] == [str(n) for n in snap.ipv4_subnets()]
+    assert "127.0.0.0/8" not in doc["ipv4_subnets"]
+
+
+def test_usage_error_exits_2_with_one_line() -> None:
+    res = run_netdiag("self", "--bogus")
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.strip().count("\n") == 0
+    assert res.stderr.startswith("netdiag self: error:")
+
+
+def test_missing_socket_is_one_note_and_exit_0() -> None:
+    res = run_netdiag("self", "--no-dns", env=NO_SOCKET)
+    assert res.returncode == 0 and res.stderr == ""
+    assert "  API          not reachable: no Docker socket at /nonexistent/docker.sock" in (
+        res.stdout.splitlines()
+    )
+
+
+def test_starts_without_scapy_or_docker() -> None:
+    res = run_netdiag("self", "--no-dns", env={**NO_SOCKET, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert res.returncode == 0
+    imported = {line.split("|")[-1].strip() for line in res.stderr.splitlines() if "|" in line}
+    assert "netdiag.discovery.local" in imported  # importlib.import_module is not logged
+    assert not any(m == "scapy" or m.startswith(("scapy.", "docker", "requests")) for m in imported)
+    assert "tabulate" not in imported
+
+
+def test_dns_check_against_a_loopback_resolver() -> None:
+    """NETDIAG_RESOLVER on loopback: one PTR query for our own address, answered."""
+    snap = local.snapshot()
+    own = next(
+        (a.address for i in snap.interfaces if not i.loopback for a in i.addresses
+         if a.family == "ipv4" and a.scope == "global"),
+        None,
+    )  # fmt: skip
+    if own:
+        qname = ".".join(reversed(own.split("."))) + ".in-addr.arpa."
+        key, rdtype = (qname, "PTR"), "PTR"
+        records = {key: ["me.example.test."]}
+    else:
+        import socket
+
+        key, rdtype = (socket.gethostname().lower() + ".", "A"), "A"
+        records = {key: ["127.0.0.1"]}
+    with MiniDns("127.0.0.1", 0, records) as server:
+        res = run_netdiag(
+            "self", "--json", "--no-docker", env={"NETDIAG_RESOLVER": f"127.0.0.1#{server.port}"}
+        )
+    assert res.returncode == 0, res.stderr
+    check = json.loads(res.stdout)["dns_check"]
+    assert check["performed"] and check["status"] == "ok"
+    assert check["query"] == f"{rdtype} {key[0]}"
+    assert check["server"] == f"127.0.0.1#{server.port}"
+    assert check["answers"] == records[key]
+    assert server.queries == [f"{key[0]} {rdtype}"]
