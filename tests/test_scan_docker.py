@@ -132,7 +132,7 @@ def test_scan_docker_socket_missing_notes_and_sweeps(todo: dict) -> None:
         todo["pid"], "--subnet", block, "--json", env={"DOCKER_HOST": "unix:///nonexistent"}
     )
     doc = json.loads(proc.stdout)
-    assert doc["docker"]["used"] is False and "not found" in doc["docker"]["note"]
+    assert doc["docker"]["used"] is False and "no Docker socket" in doc["docker"]["note"]
     ips = {p["ip"]: p for n in doc["networks"] for p in n["peers"]}
     for c in (todo["web"], todo["db1"], todo["db2"]):
         peer = ips[todo["ips"][c]]

@@ -8,7 +8,6 @@ discovered running peer is reachable, 1 otherwise, 2 on usage errors. See docs/s
 from __future__ import annotations
 
 import ipaddress
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -238,6 +237,7 @@ def scan(
 ) -> ScanReport:
     start = time.monotonic()
     links = local.attached()
+    in_container, own_id = local.own_container()
     own_ips = {link.address for link in links}
     own_macs = {link.mac for link in links if link.mac}
     view, docker_info = docker_view(args, min(3.0, max(args.timeout * 2, 1.0)))
@@ -291,20 +291,19 @@ def scan(
             for n in docker_nets
             if any(m.ip in own_ips or (m.mac and m.mac in own_macs) for m in n.members)
         ]
-        if not mine and local.in_container():
-            # Addresses did not match (odd setups): our hostname is our short container id.
-            host = socket.gethostname()
+        if not mine and own_id:
+            # Addresses did not match (odd setups): our container id does.
             mine = [
                 n
                 for n in docker_nets
-                if any(m.container_id.startswith(host) or m.hostname == host for m in n.members)
+                if any(own_id.startswith(m.container_id) for m in n.members if m.container_id)
             ]
         if mine:
             notes.append("inside a container: scanning the networks it is attached to")
         else:
             notes.append("on a Docker host: scanning the networks the daemon lists")
         networks = [from_docker(n) for n in (mine or docker_nets)]
-    elif local.in_container():
+    elif in_container:
         for link in links:
             networks.append(NetworkScan(link.network, [link.network], [], None, None))
         notes.append("inside a container without the Docker API: sweeping attached subnets")

@@ -1,22 +1,13 @@
-"""The IPv4 subnets this network namespace is attached to, per interface (no subprocess).
+"""The IPv4 subnets this network namespace is attached to, per interface, for scan.
 
-A small stand-in read with ioctls (primary address of each interface); ``netdiag self``'s
-netlink view is richer. ``in_container()`` says whether we run inside a container.
+A thin view over ``netdiag.discovery.local`` (netlink, in this namespace) and
+``netdiag.discovery.container`` (am I in a container, which one).
 """
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
-import os
-import socket
-import struct
 from dataclasses import dataclass
-
-from netdiag.discovery.sweep import interface_mac
-
-SIOCGIFADDR = 0x8915
-SIOCGIFNETMASK = 0x891B
 
 
 @dataclass(frozen=True)
@@ -27,25 +18,18 @@ class Attached:
     mac: str | None
 
 
-def _ioctl_addr(sock: socket.socket, request: int, name: str) -> str | None:
-    try:
-        data = fcntl.ioctl(sock.fileno(), request, struct.pack("256s", name.encode()[:15]))
-    except OSError:
-        return None
-    return socket.inet_ntoa(data[20:24])
-
-
 def attached() -> list[Attached]:
-    """Every non-loopback interface with an IPv4 address, with its subnet."""
+    """Every IPv4 address on a non-loopback interface, with its subnet and the link's MAC."""
+    from netdiag.discovery.local import snapshot
+
     found: list[Attached] = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _, name in socket.if_nameindex():
-            address = _ioctl_addr(sock, SIOCGIFADDR, name)
-            mask = _ioctl_addr(sock, SIOCGIFNETMASK, name)
-            if not address or not mask or address.startswith("127."):
-                continue
-            net = ipaddress.ip_network(f"{address}/{mask}", strict=False)
-            found.append(Attached(name, address, str(net), interface_mac(name)))
+    for iface in snapshot().interfaces:
+        if iface.loopback:
+            continue
+        for addr in iface.addresses:
+            net = addr.network
+            if isinstance(net, ipaddress.IPv4Network) and not net.is_loopback:
+                found.append(Attached(iface.name, addr.address, str(net), iface.mac))
     return found
 
 
@@ -58,13 +42,9 @@ def for_subnet(subnet: str, links: list[Attached]) -> Attached | None:
     return None
 
 
-def in_container() -> bool:
-    """True inside a Docker/containerd/podman container (marker files or cgroup names)."""
-    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"):
-        return True
-    try:
-        with open("/proc/1/cgroup") as fh:
-            text = fh.read(65536)
-    except OSError:
-        return False
-    return any(k in text for k in ("docker", "containerd", "kubepods", "libpod"))
+def own_container() -> tuple[bool, str | None]:
+    """(inside a container?, its id when known) from mountinfo, cgroup and hostname."""
+    from netdiag.discovery.container import detect
+
+    info = detect()
+    return info.in_container, info.id

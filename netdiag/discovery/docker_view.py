@@ -6,11 +6,9 @@ one-line reason why the API could not be used (no socket, refused, permission, s
 
 from __future__ import annotations
 
-import os
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
-
-DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
 @dataclass
@@ -49,20 +47,6 @@ class DockerUnavailable(Exception):
     """The API could not be used; the message is one line for the user."""
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    low = text.lower()
-    if "permission denied" in low or isinstance(exc, PermissionError):
-        return "permission denied on the Docker socket"
-    if "no such file" in low or "filenotfound" in low:
-        return "Docker socket not found"
-    if "refused" in low:
-        return "connection to the Docker API refused"
-    if "timed out" in low or "timeout" in low:
-        return "the Docker API did not answer in time"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _ports(config: dict[str, Any]) -> list[int]:
     ports: set[int] = set()
     for spec in config.get("ExposedPorts") or {}:
@@ -73,68 +57,71 @@ def _ports(config: dict[str, Any]) -> list[int]:
 
 
 def load_view(timeout: float, wanted: set[str] | None = None) -> DockerView:
-    """Networks (all, or those named/id'd in ``wanted``) with members; raises DockerUnavailable."""
-    host = os.environ.get("DOCKER_HOST")
-    if not host and not os.path.exists(DEFAULT_SOCKET):
-        raise DockerUnavailable(f"no Docker socket ({DEFAULT_SOCKET} missing, DOCKER_HOST unset)")
-    try:
-        import docker  # 0.11 s: only when the API is used
+    """Networks (all, or those named/id'd in ``wanted``) with members; raises DockerUnavailable.
 
-        api = docker.APIClient(
-            base_url=host or f"unix://{DEFAULT_SOCKET}", version="1.41", timeout=timeout
+    Built on netdiag.discovery.docker_api: its client refuses anything but GET.
+    """
+    from netdiag.discovery import docker_api as api
+
+    client = api.connect(timeout=timeout)
+    if isinstance(client, api.Unavailable):
+        raise DockerUnavailable(client.note)
+    listed = api.list_networks(client)
+    if isinstance(listed, api.Unavailable):
+        raise DockerUnavailable(listed.note)
+    networks: list[Network] = []
+    inspected: dict[str, dict[str, Any]] = {}
+    for raw in listed:
+        if wanted and raw.name not in wanted and raw.id not in wanted:
+            continue
+        if raw.name in ("host", "none") or raw.driver in ("host", "null"):
+            continue
+        net = Network(
+            raw.name,
+            raw.id,
+            raw.driver,
+            raw.internal,
+            [c for c in raw.subnets if ":" not in c],
+            [g for g in raw.gateways if ":" not in g],
         )
-        raw_networks = api.networks()
-        networks: list[Network] = []
-        inspected: dict[str, dict[str, Any]] = {}
-        for raw in raw_networks:
-            name = raw.get("Name", "")
-            if wanted and name not in wanted and raw.get("Id") not in wanted:
-                continue
-            if name in ("host", "none") or raw.get("Driver") in ("host", "null"):
-                continue
-            ipam = (raw.get("IPAM") or {}).get("Config") or []
-            net = Network(
-                name,
-                raw.get("Id", ""),
-                raw.get("Driver", ""),
-                bool(raw.get("Internal")),
-                [c["Subnet"] for c in ipam if c.get("Subnet") and ":" not in c["Subnet"]],
-                [c["Gateway"] for c in ipam if c.get("Gateway") and ":" not in c["Gateway"]],
-            )
-            for summary in api.containers(all=True, filters={"network": net.id}):
-                cid = summary["Id"]
-                if cid not in inspected:
-                    inspected[cid] = api.inspect_container(cid)
-                net.members.append(_member(inspected[cid], net.name))
-            networks.append(net)
-        version = api.api_version
-        api.close()
-    except DockerUnavailable:
-        raise
-    except Exception as exc:  # any transport or API failure: one line, scan goes on
-        raise DockerUnavailable(_reason(exc)) from None
+        # all=True: stopped containers too (the network's own endpoint list has running ones).
+        summaries = client.call(
+            lambda net_id=raw.id: client.api.containers(all=True, filters={"network": net_id})
+        )
+        if isinstance(summaries, api.Unavailable):
+            raise DockerUnavailable(summaries.note)
+        for summary in summaries:
+            cid = summary["Id"]
+            if cid not in inspected:
+                doc = client.call(lambda cid=cid: client.api.inspect_container(cid))
+                if isinstance(doc, api.Unavailable):
+                    continue  # removed meanwhile
+                inspected[cid] = doc
+            net.members.append(_member(inspected[cid], net.name, api))
+        networks.append(net)
+    version = getattr(client.api, "api_version", None)
+    with contextlib.suppress(Exception):
+        client.api.close()
     return DockerView(networks, version)
 
 
-def _member(info: dict[str, Any], network: str) -> Member:
-    name = (info.get("Name") or "").lstrip("/")
-    config = info.get("Config") or {}
-    endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(network) or {}
-    state = (info.get("State") or {}).get("Status", "unknown")
-    aliases = [a for a in endpoint.get("Aliases") or [] if a]
-    names: list[str] = [name]
-    for extra in [*(endpoint.get("DNSNames") or []), *aliases]:
+def _member(doc: dict[str, Any], network: str, api: Any) -> Member:
+    parsed = api.container_from_api(doc)
+    endpoint = next((a for a in parsed.attachments if a.network == network), None)
+    aliases = [a for a in (endpoint.aliases if endpoint else []) if a]
+    names: list[str] = [parsed.name]
+    for extra in [*((endpoint.dns_names or []) if endpoint else []), *aliases]:
         # Docker adds the short container id as an alias; keep it, it resolves too.
         if extra not in names:
             names.append(extra)
     return Member(
-        container=name,
-        container_id=info.get("Id", "")[:12],
-        state=state,
-        ip=endpoint.get("IPAddress") or None,
-        mac=endpoint.get("MacAddress") or None,
+        container=parsed.name,
+        container_id=parsed.id[:12],
+        state=parsed.state or "unknown",
+        ip=endpoint.ipv4 if endpoint else None,
+        mac=endpoint.mac if endpoint else None,
         names=names,
         aliases=aliases,
-        exposed_ports=_ports(config),
-        hostname=config.get("Hostname"),
+        exposed_ports=_ports(doc.get("Config") or {}),
+        hostname=parsed.hostname,
     )
