@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_netdiag
 from tests.support.docker_engine import DockerLab, docker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,3 +213,21 @@ def test_sweep_of_a_docker_network_stops_after_the_used_low_end(todo: dict) -> N
     if result["total"] > 512:
         assert result["complete"] is False and result["swept"] == 512
         assert "empty block" in " ".join(result["notes"])
+
+
+def test_scan_network_from_the_host(docker_lab: DockerLab) -> None:
+    """On the host: --network picks the network; the sweep runs on its bridge. The resolver is
+    a dead loopback port, so no lookup leaves the machine; names are then flagged."""
+    net = docker_lab.network(internal=True)
+    other = docker_lab.network(internal=True)
+    web = docker_lab.container(net, aliases=("web",), command=("httpd", "-f", "-p", "80"))
+    docker_lab.container(other)
+    proc = run_netdiag("scan", "--network", net, "--json", env={"NETDIAG_RESOLVER": "127.0.0.1#9"})
+    doc = json.loads(proc.stdout)
+    assert [n["name"] for n in doc["networks"]] == [net]
+    peers = doc["networks"][0]["peers"]
+    assert [p["container"] for p in peers] == [web]
+    assert peers[0]["reachable"] is True and peers[0]["ip"] == docker_lab.ip(web, net)
+    assert any(p["port"] == 80 and p["state"] == "open" for p in peers[0]["ports"])
+    assert any("this host's resolver" in n for n in doc["notes"])
+    assert proc.returncode == 0

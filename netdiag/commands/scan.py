@@ -285,6 +285,11 @@ def scan(
         if missing and not found:
             raise NetdiagError(f"no Docker network named {', '.join(sorted(missing))}")
         networks = [from_docker(n) for n in found]
+        if not any(n.self_addresses for n in networks):
+            notes.append(
+                "not attached to the network: names are checked with this host's resolver "
+                "(container names resolve only inside their networks)"
+            )
     elif view is not None:
         mine = [
             n
@@ -301,7 +306,10 @@ def scan(
         if mine:
             notes.append("inside a container: scanning the networks it is attached to")
         else:
-            notes.append("on a Docker host: scanning the networks the daemon lists")
+            notes.append(
+                "on a Docker host: scanning the networks the daemon lists; names are checked "
+                "with this host's resolver (container names resolve only inside their networks)"
+            )
         networks = [from_docker(n) for n in (mine or docker_nets)]
     elif in_container:
         for link in links:
