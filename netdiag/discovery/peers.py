@@ -230,10 +230,12 @@ def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) ->
         else:
             peer.status = Status.TIMEOUT.value
             probes = f"ICMP ({kind}) and " if kind else ""
-            heard = " answers ARP but" if {"arp", "neighbor"} & set(peer.seen_by) else ""
-            peer.notes.append(
-                f"{heard} no answer to {probes}TCP on {len(peer.ports)} ports: filtered".strip()
-            )
+            if {"arp", "neighbor"} & set(peer.seen_by):
+                peer.notes.append(
+                    f"answers ARP but no answer to {probes}TCP on {len(peer.ports)} ports: filtered"
+                )
+            else:
+                peer.notes.append(f"no answer to {probes}TCP on {len(peer.ports)} ports")
 
 
 # ---------------------------------------------------------------- protocols
