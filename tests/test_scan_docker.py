@@ -231,3 +231,21 @@ def test_scan_network_from_the_host(docker_lab: DockerLab) -> None:
     assert any(p["port"] == 80 and p["state"] == "open" for p in peers[0]["ports"])
     assert any("this host's resolver" in n for n in doc["notes"])
     assert proc.returncode == 0
+
+
+def test_scan_flags_a_listed_container_that_does_not_answer(docker_lab: DockerLab) -> None:
+    """Docker lists it with an address, but its link is down: unreachable, exit 1."""
+    net = docker_lab.network(internal=True)
+    dead = docker_lab.container(
+        net,
+        command=("sh", "-c", "ip link set eth0 down && sleep 3600"),
+        extra=("--cap-add", "NET_ADMIN"),
+    )
+    scanner = docker_lab.container(net)
+    proc = scan_from(docker_lab.pid(scanner), "--json", "--ports", "80")
+    doc = json.loads(proc.stdout)
+    peer = next(p for n in doc["networks"] for p in n["peers"] if p["container"] == dead)
+    assert peer["reachable"] is False and peer["status"] in ("timeout", "unreachable")
+    assert any("did not answer the sweep" in n for n in peer["notes"])
+    assert not any("filtered" in n for n in peer["notes"])
+    assert proc.returncode == 1 and doc["ok"] is False
