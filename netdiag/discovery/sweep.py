@@ -25,6 +25,7 @@ ETH_P_ARP = 0x0806
 SIOCGIFHWADDR = 0x8927
 BLOCK = 256  # addresses per block when stopping at the first empty one
 FULL_BLOCK = 4096  # per block otherwise: each block ends with one wait for late answers
+ARP_QUIET = 0.2  # seconds of silence that end an ARP block early
 SWEEP_WAIT = 0.5  # seconds to wait for an answer from an address on the local link
 SWEEP_PORT = 80  # a live host answers a closed port with RST, an open one with SYN-ACK
 FD_RESERVE = 48  # descriptors left for DNS, probes and the interpreter
@@ -476,14 +477,20 @@ def arp_sweep(
         end = time.monotonic() + wait
         if deadline is not None:
             end = min(end, deadline)
+        # ARP is answered by the peer's kernel within milliseconds on one link: once the
+        # line has been quiet for ARP_QUIET after the last request or reply, nothing is coming.
+        quiet_until = time.monotonic() + ARP_QUIET
         sel = selectors.DefaultSelector()
         sel.register(sock, selectors.EVENT_READ)
         while len(replies) < len(sent_at):
-            left = end - time.monotonic()
+            left = min(end, quiet_until) - time.monotonic()
             if left <= 0:
                 break
             if sel.select(left):
+                before = len(replies)
                 drain()
+                if len(replies) > before:
+                    quiet_until = time.monotonic() + ARP_QUIET
         sel.close()
     finally:
         l2.close()
