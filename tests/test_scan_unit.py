@@ -20,6 +20,7 @@ from netdiag.discovery.sweep import (
     parse_echo_reply,
 )
 from netdiag.errors import UsageError
+from tests.conftest import run_netdiag
 
 
 def test_arp_template_is_a_who_has_and_a_reply_parses() -> None:
@@ -108,3 +109,24 @@ def test_fd_budget_respects_rlimit() -> None:
         assert 1 <= fd_budget(1000) <= 128 - 48
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--ports", "http"],
+        ["--subnet", "8.8.8.0/24"],
+        ["--subnet", "10.0.0.0/12"],
+        ["--subnet", "fd00::/64", "--force"],
+        ["--concurrency", "0"],
+        ["--timeout", "-1"],
+        ["--bogus"],
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
+    """Refused before any packet: the safety rules are checked while parsing."""
+    proc = run_netdiag("scan", *args, "--no-docker")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netdiag scan: error:"), proc.stderr
