@@ -6,6 +6,7 @@ A probe checks one address of one target. It returns protocol facts on success a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import time
@@ -38,6 +39,8 @@ class ProbeOptions:
 
     timeout: float = 3.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Local address to connect from (tests use 127.0.0.2 to be a host with no MySQL grant).
+    source_address: str | None = None
 
 
 class Probe(ABC):
@@ -57,12 +60,14 @@ class Probe(ABC):
         """Probe ``address:port`` within ``timeout`` s; return facts or raise ProbeFailure."""
 
 
-def connect(address: str, port: int, timeout: float) -> socket.socket:
-    """TCP connect, telling refused, timeout and unreachable apart as ProbeFailure."""
+def connect(address: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
+    """TCP connect (from ``source`` when given), telling refused, timeout and unreachable apart."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(max(timeout, 0.001))
     try:
+        if source:
+            sock.bind((source, 0))
         sock.connect((address, port))
     except TimeoutError:
         sock.close()
@@ -129,3 +134,28 @@ def recv_some(sock: socket.socket, limit: int, deadline: float, step: str) -> by
     if not data:
         raise ProbeFailure(Status.PROTOCOL_MISMATCH, step, "peer closed without sending")
     return data
+
+
+class Watchdog:
+    """Shut ``sock`` down at the monotonic ``deadline`` so code that sets per-read timeouts
+    (a driver, http.client) cannot outlive it; ``fired`` tells whether it did."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        import threading
+
+        self.sock = sock
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
