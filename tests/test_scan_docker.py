@@ -98,6 +98,8 @@ def test_scan_with_docker_api_from_inside_container(todo: dict) -> None:
     assert web["exposed_ports"] == [80]
     assert web["reachable"] is True and web["status"] == "ok"
     assert [p["port"] for p in web["ports"] if p["state"] == "open"] == [80]
+    http = next(p for p in web["ports"] if p["port"] == 80)
+    assert http["protocol"] == "http" and http["facts"]["status_code"] in (200, 404), http
     checks = {c["name"]: c for c in web["dns"]}
     assert checks["web"]["resolves_here"] and not checks["web"]["shared"]
 
@@ -109,7 +111,11 @@ def test_scan_with_docker_api_from_inside_container(todo: dict) -> None:
             [todo["ips"][todo["db1"]], todo["ips"][todo["db2"]]]
         )
         assert any("held by several containers" in n for n in peer["notes"])
-        assert 3306 in [p["port"] for p in peer["ports"] if p["state"] == "open"]
+        port = next(p for p in peer["ports"] if p["port"] == 3306)
+        # something answers 3306, but it is no MySQL (a silent HTTP server): the probe says so
+        assert port["state"] == "open" and port["protocol"] is None
+        assert port["status"] in ("protocol_mismatch", "timeout"), port
+        assert "no MySQL greeting" in port["detail"] or "not a MySQL" in port["detail"], port
 
     old = by_name[todo["stopped"]]
     assert old["state"] == "exited" and old["ip"] is None and old["reachable"] is None
