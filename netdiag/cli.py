@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dig": ("netdiag.commands.dig", "DNS lookups that answer like BIND dig"),
     "probe": ("netdiag.commands.probe", "is it really MySQL/PG/Redis/HTTP; does it let me in"),
     "self": ("netdiag.commands.self_", "where am I: interfaces, routes, resolver, container"),
+    "scan": ("netdiag.commands.scan", "who is on the container networks, reachable, what they run"),
 }
 
 USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"

@@ -1,0 +1,1 @@
+"""Discovery: who is on the attached networks (Docker API, local interfaces, sweeps)."""

@@ -1,0 +1,50 @@
+"""The IPv4 subnets this network namespace is attached to, per interface, for scan.
+
+A thin view over ``netdiag.discovery.local`` (netlink, in this namespace) and
+``netdiag.discovery.container`` (am I in a container, which one).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Attached:
+    interface: str
+    address: str
+    network: str  # CIDR
+    mac: str | None
+
+
+def attached() -> list[Attached]:
+    """Every IPv4 address on a non-loopback interface, with its subnet and the link's MAC."""
+    from netdiag.discovery.local import snapshot
+
+    found: list[Attached] = []
+    for iface in snapshot().interfaces:
+        if iface.loopback:
+            continue
+        for addr in iface.addresses:
+            net = addr.network
+            if isinstance(net, ipaddress.IPv4Network) and not net.is_loopback:
+                found.append(Attached(iface.name, addr.address, str(net), iface.mac))
+    return found
+
+
+def for_subnet(subnet: str, links: list[Attached]) -> Attached | None:
+    """The interface whose subnet overlaps ``subnet`` (so we can ARP on it), or None."""
+    wanted = ipaddress.ip_network(subnet, strict=False)
+    for link in links:
+        if ipaddress.ip_network(link.network).overlaps(wanted):
+            return link
+    return None
+
+
+def own_container() -> tuple[bool, str | None]:
+    """(inside a container?, its id when known) from mountinfo, cgroup and hostname."""
+    from netdiag.discovery.container import detect
+
+    info = detect()
+    return info.in_container, info.id

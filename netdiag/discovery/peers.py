@@ -1,0 +1,301 @@
+"""Per-peer checks for scan: names and their DNS, reachability and RTT, open ports, protocols.
+
+``examine(peers, ...)`` fills each Peer in place, every step bounded by the deadline: one PTR
+per address without names, one forward lookup per name, one ICMP echo per address (when a
+socket allows it), one TCP connect per (address, port), one probe per open port.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdiag.deadline import Deadline
+from netdiag.discovery import names as dnsnames
+from netdiag.discovery.sweep import connect_many, ping_many
+from netdiag.dns.resolvconf import ResolvConf
+from netdiag.status import Status
+
+DEFAULT_PORTS = (22, 80, 443, 3000, 3306, 5000, 5432, 6379, 8000, 8080, 8443, 9200, 27017)
+
+# Which probe to try on an open port; ports not listed are reported as plain TCP.
+PORT_SCHEMES = {
+    3306: "mysql",
+    5432: "postgres",
+    6379: "redis",
+    80: "http",
+    3000: "http",
+    5000: "http",
+    8000: "http",
+    8080: "http",
+    9200: "http",
+    443: "https",
+    8443: "https",
+}
+
+
+@dataclass
+class PortResult:
+    """One TCP port of a peer: ``state`` open/refused/timeout/unreachable/error, then the probe."""
+
+    port: int
+    state: str
+    rtt_ms: float | None = None
+    protocol: str | None = None  # identified protocol (mysql, http, ...) or None
+    status: str | None = None  # the probe's status when one ran
+    detail: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["rtt_ms"] = None if self.rtt_ms is None else round(self.rtt_ms, 3)
+        return d
+
+
+@dataclass
+class Peer:
+    """One address (or one stopped container) on one network, and what scan found about it."""
+
+    ip: str | None
+    container: str | None = None
+    container_id: str | None = None
+    state: str | None = None  # Docker state, None when seen by the sweep only
+    mac: str | None = None
+    names: list[str] = field(default_factory=list)
+    ptr: list[str] = field(default_factory=list)
+    ptr_error: str | None = None
+    seen_by: list[str] = field(default_factory=list)  # docker, arp, tcp, icmp, neighbor
+    exposed_ports: list[int] = field(default_factory=list)
+    dns: list[dnsnames.NameCheck] = field(default_factory=list)
+    status: str = Status.TIMEOUT.value
+    reachable: bool | None = None  # None: not checked (stopped container)
+    rtt_ms: float | None = None
+    rtt_via: str | None = None
+    ports: list[PortResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.ip is not None and self.state in (None, "running")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ip": self.ip,
+            "container": self.container,
+            "container_id": self.container_id,
+            "state": self.state,
+            "mac": self.mac,
+            "names": self.names,
+            "ptr": self.ptr,
+            "ptr_error": self.ptr_error,
+            "seen_by": self.seen_by,
+            "exposed_ports": self.exposed_ports,
+            "dns": [c.to_dict() for c in self.dns],
+            "status": self.status,
+            "reachable": self.reachable,
+            "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 3),
+            "rtt_via": self.rtt_via,
+            "ports": [p.to_dict() for p in self.ports],
+            "notes": self.notes,
+        }
+
+
+def ip_key(peer: Peer) -> tuple[int, int]:
+    if peer.ip is None:
+        return (1, 0)
+    return (0, int(ipaddress.ip_address(peer.ip)))
+
+
+# ---------------------------------------------------------------- DNS
+
+
+def check_dns(
+    peers: Sequence[Peer], conf: ResolvConf, timeout: float, deadline: Deadline, workers: int
+) -> None:
+    """PTR for every live address; then every known name resolved and compared."""
+    live = [p for p in peers if p.running]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+
+        def do_ptr(peer: Peer) -> None:
+            t = deadline.timeout(timeout)
+            if t <= 0 or peer.ip is None:
+                peer.ptr_error = "deadline"
+                return
+            peer.ptr, peer.ptr_error = dnsnames.ptr(peer.ip, conf, t)
+            for ptr_name in peer.ptr:
+                for name in dnsnames.short_names(ptr_name):
+                    if name not in peer.names:
+                        peer.names.append(name)
+            if not peer.names:
+                peer.notes.append(
+                    f"live address the DNS does not know (no PTR: {peer.ptr_error or 'no name'})"
+                )
+
+        list(pool.map(do_ptr, live))
+
+        def do_forward(item: tuple[Peer, str]) -> dnsnames.NameCheck:
+            peer, name = item
+            t = deadline.timeout(timeout)
+            if t <= 0 or peer.ip is None:
+                return dnsnames.NameCheck(name, error="deadline")
+            return dnsnames.check_name(name, peer.ip, conf, t)
+
+        jobs = [(p, n) for p in live for n in p.names]
+        for (peer, _), check in zip(jobs, pool.map(do_forward, jobs), strict=True):
+            peer.dns.append(check)
+    for peer in live:
+        for check in peer.dns:
+            if check.error:
+                peer.notes.append(f"name {check.name} does not resolve ({check.error})")
+            elif not check.resolves_here:
+                peer.notes.append(
+                    f"name {check.name} resolves to {', '.join(check.addresses)}, not {peer.ip}"
+                )
+            elif check.shared:
+                others = [a for a in check.addresses if a != peer.ip]
+                peer.notes.append(
+                    f"name {check.name} is held by several containers (also {', '.join(others)})"
+                )
+
+
+# ---------------------------------------------------------------- reachability and ports
+
+
+def check_reachability_and_ports(
+    peers: Sequence[Peer],
+    ports: Sequence[int] | None,
+    timeout: float,
+    deadline: Deadline,
+    concurrency: int,
+    rate: float,
+) -> None:
+    """ICMP echo (when a socket allows it) and TCP connects to each peer's ports."""
+    live = [p for p in peers if p.running]
+    addresses = [p.ip for p in live if p.ip]
+    # ICMP waits for its replies while the connects run: the slowest peer sets the pace once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pinged = pool.submit(ping_many, addresses, deadline.timeout(timeout), rate, deadline.end)
+        outcomes = _connect_ports(live, ports, timeout, deadline, concurrency, rate)
+        replies, kind = pinged.result()
+    for peer in live:
+        assert peer.ip is not None
+        for port in sorted(set(ports) if ports else set(DEFAULT_PORTS) | set(peer.exposed_ports)):
+            out = outcomes.get((peer.ip, port))
+            if out is None:
+                peer.ports.append(PortResult(port, "timeout", None, detail="deadline reached"))
+            else:
+                peer.ports.append(PortResult(port, out.state, out.rtt_ms, detail=out.detail))
+    _judge(live, replies, kind)
+
+
+def _connect_ports(
+    live: Sequence[Peer],
+    ports: Sequence[int] | None,
+    timeout: float,
+    deadline: Deadline,
+    concurrency: int,
+    rate: float,
+) -> dict[tuple[str, int], Any]:
+    pairs: list[tuple[str, int]] = []
+    for peer in live:
+        assert peer.ip is not None
+        wanted = sorted(set(ports) if ports else set(DEFAULT_PORTS) | set(peer.exposed_ports))
+        pairs += [(peer.ip, port) for port in wanted]
+    return connect_many(pairs, deadline.timeout(timeout), concurrency, rate, deadline.end)
+
+
+def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) -> None:
+    """Reachable when ICMP or any TCP port answered; else why not, in one note."""
+    for peer in live:
+        answered = [p for p in peer.ports if p.state in ("open", "refused")]
+        if peer.ip in replies:
+            peer.rtt_ms, peer.rtt_via = replies[peer.ip], "icmp"
+        elif answered:
+            best = min(answered, key=lambda p: p.rtt_ms or 0.0)
+            peer.rtt_ms, peer.rtt_via = best.rtt_ms, f"tcp/{best.port}"
+        if peer.rtt_via:
+            peer.reachable, peer.status = True, Status.OK.value
+            continue
+        peer.reachable = False
+        if peer.ports and all(p.detail == "deadline reached" for p in peer.ports):
+            peer.status = Status.TIMEOUT.value
+            peer.notes.append("not checked: the global deadline came first")
+        elif any(p.state == "unreachable" for p in peer.ports):
+            peer.status = Status.UNREACHABLE.value
+            peer.notes.append("no route to host (nothing answers ARP for it)")
+        else:
+            peer.status = Status.TIMEOUT.value
+            probes = f"ICMP ({kind}) and " if kind else ""
+            if {"arp", "neighbor"} & set(peer.seen_by):
+                peer.notes.append(
+                    f"answers ARP but no answer to {probes}TCP on {len(peer.ports)} ports: filtered"
+                )
+            else:
+                peer.notes.append(f"no answer to {probes}TCP on {len(peer.ports)} ports")
+
+
+# ---------------------------------------------------------------- protocols
+
+
+def probe_hook() -> Callable[[str, int, float], PortResult | None] | None:
+    """The protocol identifier built on netdiag.probes; None when no protocol probe exists."""
+    from netdiag.probes import engine
+
+    known = {s for s in PORT_SCHEMES.values() if s in engine.REGISTRY}
+    if not known:
+        return None
+
+    def identify(ip: str, port: int, timeout: float) -> PortResult | None:
+        from netdiag.probes.base import ProbeOptions
+        from netdiag.targets import Target
+
+        scheme = PORT_SCHEMES.get(port)
+        if scheme not in known:
+            return None
+        assert scheme is not None
+        target = Target(scheme, ip, port, "/" if scheme.startswith("http") else "")
+        probe = engine.probe_class(scheme)(target, ProbeOptions(timeout=timeout))
+        result = engine.probe_address(probe, ip, Deadline(timeout))
+        # A server that answers with its own error (MySQL 1130, HTTP 500) is still that protocol.
+        spoke = result.status in (Status.OK, Status.REJECTED)
+        return PortResult(
+            port,
+            "open",
+            protocol=scheme if spoke else None,
+            status=str(result.status),
+            detail=result.detail,
+            facts=result.facts,
+        )
+
+    return identify
+
+
+def identify_protocols(
+    peers: Sequence[Peer], timeout: float, deadline: Deadline, workers: int
+) -> None:
+    """Run the matching probe on each open port (MySQL version, HTTP status, ...)."""
+    identify = probe_hook()
+    if identify is None:
+        return  # only the TCP probe exists yet: open ports stay plain TCP
+    jobs = [(peer, pr) for peer in peers for pr in peer.ports if pr.state == "open"]
+
+    def run(job: tuple[Peer, PortResult]) -> None:
+        peer, pr = job
+        t = deadline.timeout(timeout)
+        if t <= 0 or peer.ip is None:
+            return
+        found = identify(peer.ip, pr.port, t)
+        if found is not None:
+            pr.protocol, pr.status, pr.detail, pr.facts = (
+                found.protocol,
+                found.status,
+                found.detail,
+                found.facts,
+            )
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(run, jobs))

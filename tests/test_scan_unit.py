@@ -1,0 +1,132 @@
+"""scan's pure parts and its loopback-only connect engine."""
+
+from __future__ import annotations
+
+import resource
+import socket
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netdiag.commands.scan import check_subnet, parse_ports
+from netdiag.discovery.names import short_names
+from netdiag.discovery.sweep import (
+    arp_request_template,
+    connect_many,
+    echo_request,
+    fd_budget,
+    parse_arp_reply,
+    parse_echo_reply,
+)
+from netdiag.errors import UsageError
+from tests.conftest import run_netdiag
+
+
+def test_arp_template_is_a_who_has_and_a_reply_parses() -> None:
+    frame = arp_request_template("02:00:00:00:00:01", "10.77.1.2")
+    assert len(frame) == 42 and frame[12:14] == b"\x08\x06" and frame[20:22] == b"\x00\x01"
+    assert parse_arp_reply(frame) is None  # a request is not a reply
+    reply = bytearray(frame)
+    reply[20:22] = b"\x00\x02"
+    reply[22:28] = bytes.fromhex("0a8e0bc5062f")
+    reply[28:32] = socket.inet_aton("10.77.1.11")
+    assert parse_arp_reply(bytes(reply)) == ("10.77.1.11", "0a:8e:0b:c5:06:2f")
+
+
+@given(st.binary(max_size=128))
+def test_frame_parsers_never_raise(data: bytes) -> None:
+    parse_arp_reply(data)
+    parse_echo_reply(data, raw=True)
+    parse_echo_reply(data, raw=False)
+
+
+def test_echo_request_checksum_and_reply_parse() -> None:
+    req = echo_request(0x1234, 7)
+    total = sum(int.from_bytes(req[i : i + 2], "big") for i in range(0, len(req), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    assert total == 0xFFFF
+    reply = b"\x00" + req[1:]
+    assert parse_echo_reply(reply, raw=False) == (0x1234, 7)
+    assert parse_echo_reply(bytes([0x45]) + bytes(19) + reply, raw=True) == (0x1234, 7)
+
+
+def test_parse_ports() -> None:
+    assert parse_ports("80, 443,8000-8002") == [80, 443, 8000, 8001, 8002]
+    for bad in ("", "x", "0", "70000", "10-5", "1-9000"):
+        with pytest.raises(UsageError):
+            parse_ports(bad)
+
+
+def test_safety_rules_for_subnets() -> None:
+    assert check_subnet("10.77.3.7/24", force=False) == "10.77.3.0/24"
+    assert check_subnet("172.21.0.0/16", force=False) == "172.21.0.0/16"
+    with pytest.raises(UsageError, match="--force"):
+        check_subnet("10.0.0.0/15", force=False)
+    with pytest.raises(UsageError, match="public"):
+        check_subnet("8.8.8.0/24", force=False)
+    assert check_subnet("8.8.8.0/24", force=True) == "8.8.8.0/24"
+    with pytest.raises(UsageError, match="larger than /8"):
+        check_subnet("0.0.0.0/0", force=True)
+    with pytest.raises(UsageError):
+        check_subnet("fd00::/64", force=True)
+    with pytest.raises(UsageError):
+        check_subnet("not-a-net", force=False)
+
+
+def test_short_names() -> None:
+    assert short_names("db.todo-app.") == ["db.todo-app", "db"]
+    assert short_names("db") == ["db"]
+
+
+def test_connect_many_open_refused_and_window_on_loopback() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(512)
+    open_port = listener.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    try:
+        pairs = [("127.0.0.1", open_port), ("127.0.0.1", closed_port)] * 1 + [
+            (f"127.0.{i // 200}.{i % 200 + 2}", closed_port) for i in range(300)
+        ]
+        out = connect_many(pairs, timeout=1.0, concurrency=8)
+        assert out[("127.0.0.1", open_port)].state == "open"
+        assert out[("127.0.0.1", closed_port)].state == "refused"
+        assert len(out) == len(set(pairs))
+        assert all(o.state == "refused" for (ip, _), o in out.items() if ip != "127.0.0.1")
+    finally:
+        listener.close()
+
+
+def test_fd_budget_respects_rlimit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
+    try:
+        assert 1 <= fd_budget(1000) <= 128 - 48
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--ports", "http"],
+        ["--subnet", "8.8.8.0/24"],
+        ["--subnet", "10.0.0.0/12"],
+        ["--subnet", "fd00::/64", "--force"],
+        ["--concurrency", "0"],
+        ["--timeout", "-1"],
+        ["--bogus"],
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
+    """Refused before any packet: the safety rules are checked while parsing."""
+    proc = run_netdiag("scan", *args, "--no-docker")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netdiag scan: error:"), proc.stderr
