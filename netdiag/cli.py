@@ -16,6 +16,9 @@ from netdiag.errors import NetdiagError, UsageError
 COMMANDS: dict[str, tuple[str, str]] = {
     "dig": ("netdiag.commands.dig", "DNS lookups that answer like BIND dig"),
     "self": ("netdiag.commands.self_", "where am I: interfaces, routes, resolver, container"),
+    "check": ("netdiag.commands.check", "probe once for a HEALTHCHECK: exit 0 all hold, else 1"),
+    "wait": ("netdiag.commands.wait", "wait until targets are ready (or gone), then run CMD"),
+    "doctor": ("netdiag.commands.doctor", "step-by-step diagnosis of the app's path to a service"),
 }
 
 USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"
