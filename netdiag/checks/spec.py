@@ -92,14 +92,14 @@ def find_line(source: str, *path: str) -> int | None:
     Finds the ``[checks.NAME]`` header (or a dotted/inline form) first, then the key below it.
     """
     lines = source.splitlines()
-    start = 0
+    start: int | None = None
     if not path:
         return None
     if path[0] == "checks" and len(path) >= 2:
         name = re.escape(path[1])
-        header = re.compile(rf'^\s*\[\s*checks\s*\.\s*"?{name}"?\s*\]')
-        dotted = re.compile(rf'^\s*checks\s*\.\s*"?{name}"?\s*[.=]')
-        inline = re.compile(rf'^\s*"?{name}"?\s*=')
+        header = re.compile(rf'^\s*\[\s*checks\s*\.\s*["\']?{name}["\']?\s*\]')
+        dotted = re.compile(rf'^\s*checks\s*\.\s*["\']?{name}["\']?\s*[.=]')
+        inline = re.compile(rf'^\s*["\']?{name}["\']?\s*=')
         for i, text in enumerate(lines):
             if header.match(text) or dotted.match(text):
                 start = i
@@ -110,7 +110,7 @@ def find_line(source: str, *path: str) -> int | None:
                     start = i
                     break
         if len(path) == 2:
-            return start + 1
+            return None if start is None else start + 1
         key = path[2]
     elif path[0] == "defaults" and len(path) >= 2:
         for i, text in enumerate(lines):
@@ -120,13 +120,19 @@ def find_line(source: str, *path: str) -> int | None:
         key = path[1]
     else:
         key = path[0]
-    key_re = re.compile(rf'(^|[\s{{,.])"?{re.escape(key)}"?\s*=')
-    for i in range(start, len(lines)):
-        if i > start and re.match(r"^\s*\[", lines[i]):
+        table = re.compile(rf"^\s*\[+\s*{re.escape(key)}\s*[.\]]")
+        for i, text in enumerate(lines):
+            if table.match(text) or re.match(rf"^\s*{re.escape(key)}\s*[.=]", text):
+                return i + 1
+        return None
+    key_re = re.compile(rf'(^|[\s{{,.])["\']?{re.escape(key)}["\']?\s*=')
+    first = start or 0
+    for i in range(first, len(lines)):
+        if i > first and re.match(r"^\s*\[", lines[i]):
             break
         if key_re.search(lines[i]):
             return i + 1
-    return start + 1 if start else None
+    return None if start is None else start + 1
 
 
 class _Validator:

@@ -57,11 +57,7 @@ def _run(argv: list[str]) -> int:
         deadline_s = spec.deadline or deadline_s
     for text in args.targets:
         target = parse_target(text)
-        checks.append(Check(text, target))
-    names = [c.name for c in checks]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise UsageError(f"duplicate check name {dupes[0]!r}")
+        checks.append(Check(str(target), target))
     timeout = args.timeout or timeout
     deadline_s = args.deadline or deadline_s
 
