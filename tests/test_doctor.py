@@ -74,6 +74,7 @@ def test_several_addresses_warn_and_continue(tmp_path):
     records = {("mysql.", "A"): ["127.0.0.1", "127.0.0.2"]}
     with MiniDns("127.0.0.1", 0, records) as dns:
         code, doc = doctor(f"mysql:{port}", env=resolver_env(tmp_path, dns.port))
+    assert code == 1
     st = statuses(doc)
     assert st["name"] == "warn" and "2 addresses" in doc["steps"][1]["notes"][0]
     assert st["route"] == "pass" and st["connect"] == "fail"
