@@ -15,6 +15,7 @@ from netdiag.errors import NetdiagError, UsageError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "dig": ("netdiag.commands.dig", "DNS lookups that answer like BIND dig"),
+    "probe": ("netdiag.commands.probe", "is it really MySQL/PG/Redis/HTTP; does it let me in"),
     "self": ("netdiag.commands.self_", "where am I: interfaces, routes, resolver, container"),
     "check": ("netdiag.commands.check", "probe once for a HEALTHCHECK: exit 0 all hold, else 1"),
     "wait": ("netdiag.commands.wait", "wait until targets are ready (or gone), then run CMD"),

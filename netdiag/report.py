@@ -41,3 +41,25 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 def diag(message: str) -> None:
     """A diagnostic or progress line: always stderr, never mixed into stdout."""
     print(message, file=sys.stderr, flush=True)
+
+
+def format_ms(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+def render_results_table(results: Sequence[Any]) -> str:
+    """ProbeResults as a table: target, address, status, time, detail (one row each)."""
+    rows = [
+        [r.target, r.address or "-", str(r.status), format_ms(r.elapsed_ms), r.detail]
+        for r in results
+    ]
+    return table(rows, ["TARGET", "ADDRESS", "STATUS", "TIME", "DETAIL"])
+
+
+def results_summary(results: Sequence[Any]) -> dict[str, Any]:
+    """Counts for a JSON document: total, ok, failed and per status."""
+    by_status: dict[str, int] = {}
+    for r in results:
+        by_status[str(r.status)] = by_status.get(str(r.status), 0) + 1
+    ok = by_status.get("ok", 0)
+    return {"total": len(results), "ok": ok, "failed": len(results) - ok, "by_status": by_status}

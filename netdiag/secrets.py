@@ -55,3 +55,12 @@ def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None
     if file_path:
         return read_secret_file(file_path)
     return env.get(name)
+
+
+def redact(text: str, *secrets: Secret | str | None) -> str:
+    """``text`` with every occurrence of each secret value replaced by ``***``."""
+    for secret in secrets:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value:
+            text = text.replace(value, "***")
+    return text

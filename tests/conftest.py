@@ -43,3 +43,63 @@ def docker_lab(dockerd: None) -> Iterator[DockerLab]:
         yield lab
     finally:
         lab.cleanup()
+
+
+# --- real protocol peers on loopback (tests/support/servers.py) ------------------------------
+
+
+def _need(*programs: str) -> None:
+    from tests.support.servers import have
+
+    if not have(*programs):
+        pytest.skip(f"needs {', '.join(programs)} (installed by scripts/test)")
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """MariaDB on 127.0.0.1 and 127.0.0.2 (one port), skip-name-resolve, users todo/nopass,
+    database todos with table todo_items (see tests/support/servers.py)."""
+    _need("mariadbd", "mariadb-install-db", "mariadb")
+    from tests.support.servers import start_mariadb
+
+    with start_mariadb(addresses=("127.0.0.1", "127.0.0.2")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """PostgreSQL 15 on 127.0.0.1, scram-sha-256 for TCP clients."""
+    from tests.support.servers import PG_BIN, start_postgres
+
+    _need(str(PG_BIN / "initdb"), "setpriv")
+    with start_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """redis-server on 127.0.0.1 without a password."""
+    _need("redis-server")
+    from tests.support.servers import start_redis
+
+    with start_redis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_auth():
+    """redis-server on 127.0.0.1 with requirepass."""
+    _need("redis-server")
+    from tests.support.servers import start_redis
+
+    with start_redis(password="redis-Pa55-test") as server:
+        yield server
+
+
+@pytest.fixture
+def http_server():
+    """A threaded HTTP server on 127.0.0.1: / and /health 200, /redirect 302, /error 500."""
+    from tests.support.servers import start_http
+
+    with start_http() as server:
+        yield server

@@ -38,6 +38,8 @@ class ProbeOptions:
 
     timeout: float = 3.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Local address to connect from (tests use 127.0.0.2 to be a host with no MySQL grant).
+    source_address: str | None = None
 
 
 class Probe(ABC):
@@ -57,12 +59,14 @@ class Probe(ABC):
         """Probe ``address:port`` within ``timeout`` s; return facts or raise ProbeFailure."""
 
 
-def connect(address: str, port: int, timeout: float) -> socket.socket:
-    """TCP connect, telling refused, timeout and unreachable apart as ProbeFailure."""
+def connect(address: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
+    """TCP connect (from ``source`` when given), telling refused, timeout and unreachable apart."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(max(timeout, 0.001))
     try:
+        if source:
+            sock.bind((source, 0))
         sock.connect((address, port))
     except TimeoutError:
         sock.close()

@@ -22,6 +22,11 @@ from netdiag.targets import Target
 # scheme -> "module:Class"; modules load only when a target of that scheme is probed.
 REGISTRY: dict[str, str] = {
     "tcp": "netdiag.probes.tcp:TcpProbe",
+    "mysql": "netdiag.probes.mysql:MySQLProbe",
+    "postgres": "netdiag.probes.postgres:PostgresProbe",
+    "redis": "netdiag.probes.redis:RedisProbe",
+    "http": "netdiag.probes.http:HTTPProbe",
+    "https": "netdiag.probes.http:HTTPSProbe",
 }
 
 MAX_WORKERS = 32

@@ -13,6 +13,6 @@ class TcpProbe(Probe):
 
     def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
         start = time.monotonic()
-        sock = connect(address, port, timeout)
+        sock = connect(address, port, timeout, self.options.source_address)
         sock.close()
         return {"connect_ms": round((time.monotonic() - start) * 1000, 3)}

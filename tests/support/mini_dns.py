@@ -1,15 +1,19 @@
 """A tiny UDP DNS server for tests: fixed records, NXDOMAIN otherwise, logs every question.
 
 In-process: ``with MiniDns("127.0.0.1", 0, {("x.", "A"): ["10.0.0.1"]}) as dns: dns.port``.
+Probe tests: ``with mini_dns({"db.test": ["127.0.0.1", "127.0.0.2"]}) as server:`` yields
+``"127.0.0.1#PORT"`` for NETDIAG_RESOLVER; ``mini_dns(silent=True)`` never answers.
 In another namespace: ``python -m tests.support.mini_dns ADDR PORT NAME:TYPE:RDATA ...`` prints
 ``ready PORT`` once bound, then one ``query NAME TYPE`` line per question received.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 
 import dns.message
 import dns.rcode
@@ -26,8 +30,8 @@ def answer(wire: bytes, records: Records) -> tuple[bytes, str]:
     key = (q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype))
     if key in records:
         reply.answer.append(dns.rrset.from_text_list(q.name, 600, "IN", key[1], records[key]))
-    else:
-        reply.set_rcode(dns.rcode.NXDOMAIN)
+    elif not any(name == key[0] for name, _ in records):
+        reply.set_rcode(dns.rcode.NXDOMAIN)  # a known name with other types: empty NOERROR
     return reply.to_wire(), f"{key[0]} {key[1]}"
 
 
@@ -67,6 +71,30 @@ class MiniDns:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
+
+
+@contextlib.contextmanager
+def mini_dns(
+    records: dict[str, list[str]] | None = None, silent: bool = False, host: str = "127.0.0.1"
+) -> Iterator[str]:
+    """Yield ``"HOST#PORT"`` of a server answering A records for ``records``; stopped on exit."""
+    if silent:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((host, 0))
+        try:
+            yield f"{host}#{sock.getsockname()[1]}"
+        finally:
+            sock.close()
+        return
+    table: Records = {}
+    for name, addresses in (records or {}).items():
+        key = name.lower().rstrip(".") + "."
+        table[(key, "A")] = [a for a in addresses if ":" not in a]
+        v6 = [a for a in addresses if ":" in a]
+        if v6:
+            table[(key, "AAAA")] = v6
+    with MiniDns(host, 0, table) as server:
+        yield f"{host}#{server.port}"
 
 
 def _main(argv: list[str]) -> None:

@@ -1,0 +1,124 @@
+"""``netdiag probe TARGET...``: is the service behind each target really what it should be?
+
+Exit 0 when every result is ``ok``, 1 otherwise, 2 on usage errors. See docs/probes.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from netdiag.args import ArgumentParser, positive_float
+from netdiag.deadline import Deadline
+from netdiag.errors import UsageError
+from netdiag.probes.base import ProbeOptions
+from netdiag.report import print_json, render_results_table, results_summary
+from netdiag.targets import Target, parse_target
+
+USAGE_EXIT = 2
+INTERNAL_EXIT = 1
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_DEADLINE = 10.0
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="netdiag probe",
+        description="Probe targets by protocol: tcp, mysql, postgres, redis, http(s).",
+        epilog="`netdiag probe mysql` (no host) probes $MYSQL_HOST with the todo app's "
+        "MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB (and their _FILE twins).",
+    )
+    p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=DEFAULT_DEADLINE,
+        help=f"seconds for the whole command (default {DEFAULT_DEADLINE:g})",
+    )
+    p.add_argument("--source", metavar="ADDR", help="local address to connect from")
+    mysql = p.add_argument_group("mysql")
+    mysql.add_argument("--user", help="log in as USER (default $MYSQL_USER)")
+    mysql.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)",
+    )
+    mysql.add_argument("--database", help="database to use (default $MYSQL_DB)")
+    mysql.add_argument("--table", help="also check that this table exists")
+    mysql.add_argument(
+        "--greeting-only",
+        action="store_true",
+        help="without a user: read the greeting and close (no dummy login; counts as a "
+        "connect error on servers with a host cache, see docs/probes.md)",
+    )
+    http = p.add_argument_group("http")
+    http.add_argument(
+        "--expect-status",
+        action="append",
+        metavar="CODES",
+        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
+    )
+    http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    http.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
+    return p
+
+
+def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:
+    """A target argument; bare ``mysql`` (or ``mysql://``) means the app's $MYSQL_HOST."""
+    if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag.probes.mysql import env_host
+
+        host = env_host(environ)
+        if not host:
+            raise UsageError("`mysql` without a host needs MYSQL_HOST (or write mysql://HOST)")
+        return parse_target(f"mysql://{host.strip()}")
+    return parse_target(text)
+
+
+def build_options(args, targets: Sequence[Target]) -> ProbeOptions:
+    options = ProbeOptions(timeout=args.timeout, source_address=args.source)
+    schemes = {t.scheme for t in targets}
+    if "mysql" in schemes:
+        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+
+        options.extra[EXTRA_KEY] = MySQLLogin.from_sources(
+            args.user,
+            args.password_file,
+            args.database,
+            args.table,
+            os.environ,
+            args.greeting_only,
+        )
+    if schemes & {"http", "https"}:
+        from netdiag.probes.http import EXTRA_KEY as HTTP_KEY
+        from netdiag.probes.http import HTTPSettings, parse_expected
+
+        options.extra[HTTP_KEY] = HTTPSettings(
+            parse_expected(args.expect_status), args.insecure, args.follow_redirects
+        )
+    elif args.expect_status:
+        parse_expected(args.expect_status)  # still report a malformed value
+    return options
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    targets = [expand_target(t) for t in args.targets]
+    if any(t.scheme == "dns" for t in targets):
+        raise UsageError("dns:// targets are resolve-only: use `netdiag dig`")
+    options = build_options(args, targets)
+    from netdiag.probes import engine
+
+    results = engine.run(targets, options, Deadline(args.deadline))
+    if args.json:
+        print_json({"results": results, "summary": results_summary(results)})
+    else:
+        print(render_results_table(results))
+    return 0 if results and all(r.ok for r in results) else 1

@@ -1,0 +1,178 @@
+"""HTTP(S): GET one path, report status and latency; redirects reported, followed on request.
+
+TLS is verified against the target's host name unless ``insecure``; at most ``MAX_BODY`` bytes
+of a body are read.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from netdiag.errors import UsageError
+from netdiag.probes.base import Probe, ProbeFailure, connect
+from netdiag.probes.mysql_wire import describe_foreign
+from netdiag.status import Status
+
+EXTRA_KEY = "http"  # ProbeOptions.extra[EXTRA_KEY] holds an HTTPSettings
+MAX_BODY = 64 * 1024
+MAX_REDIRECTS = 5
+
+
+def parse_expected(specs: list[str] | None) -> list[tuple[int, int]]:
+    """``["200", "3xx", "401-403"]`` (or comma lists) -> inclusive ranges; default 2xx and 3xx."""
+    if not specs:
+        return [(200, 399)]
+    ranges: list[tuple[int, int]] = []
+    for spec in (p.strip() for s in specs for p in s.split(",")):
+        try:
+            if len(spec) == 3 and spec[0].isdigit() and spec[1:].lower() == "xx":
+                base = int(spec[0]) * 100
+                ranges.append((base, base + 99))
+            elif "-" in spec:
+                low, high = (int(x) for x in spec.split("-", 1))
+                ranges.append((low, high))
+            else:
+                ranges.append((int(spec), int(spec)))
+        except ValueError:
+            raise UsageError(f"bad --expect-status {spec!r} (e.g. 200, 2xx, 200-299)") from None
+    if any(not 100 <= lo <= hi <= 599 for lo, hi in ranges):
+        raise UsageError("--expect-status codes must lie within 100-599")
+    return ranges
+
+
+@dataclass
+class HTTPSettings:
+    expected: list[tuple[int, int]]
+    insecure: bool = False
+    follow_redirects: bool = False
+
+    def accepts(self, code: int) -> bool:
+        return any(lo <= code <= hi for lo, hi in self.expected)
+
+
+class HTTPProbe(Probe):
+    scheme = "http"
+
+    def settings(self) -> HTTPSettings:
+        return self.options.extra.get(EXTRA_KEY) or HTTPSettings(parse_expected(None))
+
+    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+        settings = self.settings()
+        deadline = time.monotonic() + timeout
+        scheme, host, path = self.target.scheme, self.target.host, self.target.path or "/"
+        if self.target.query:
+            path += "?" + "&".join(f"{k}={v}" for k, v in self.target.query.items())
+        facts: dict[str, Any] = {"redirects": []}
+        for _ in range(MAX_REDIRECTS + 1):
+            code, reason, location, got = self._get(scheme, host, address, port, path, deadline)
+            facts.update(got)
+            facts.update({"status_code": code, "reason": reason, "path": path})
+            if location is not None:
+                facts["location"] = location
+            if not (300 <= code < 400 and location and settings.follow_redirects):
+                break
+            nxt = urlsplit(urljoin(f"{scheme}://{host}:{port}{path}", location))
+            facts["redirects"].append(location)
+            if nxt.hostname != host or (nxt.port or (443 if nxt.scheme == "https" else 80)) != port:
+                # a different origin: resolve it the plain way (the probe addresses only ours)
+                host = nxt.hostname or host
+                port = nxt.port or (443 if nxt.scheme == "https" else 80)
+                try:
+                    address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+                except OSError as exc:
+                    raise ProbeFailure(
+                        Status.DNS_FAILED, "redirect", f"redirect to {host}: {exc}", facts
+                    ) from None
+            scheme = nxt.scheme or scheme
+            path = (nxt.path or "/") + (f"?{nxt.query}" if nxt.query else "")
+        else:
+            raise ProbeFailure(
+                Status.ERROR, "redirect", f"more than {MAX_REDIRECTS} redirects", facts
+            )
+        code = facts["status_code"]
+        line = f"HTTP {code} {facts['reason']}".rstrip()
+        if "location" in facts and 300 <= code < 400:
+            line += f" -> {facts['location']}"
+        if not settings.accepts(code):
+            raise ProbeFailure(Status.REJECTED, "response", f"{line} (status not expected)", facts)
+        facts["detail"] = f"{line} in {facts['response_ms']:.1f} ms"
+        return facts
+
+    def _get(
+        self, scheme: str, host: str, address: str, port: int, path: str, deadline: float
+    ) -> tuple[int, str, str | None, dict[str, Any]]:
+        left = max(0.001, deadline - time.monotonic())
+        start = time.monotonic()
+        sock = connect(address, port, left, self.options.source_address)
+        step = "tls"
+        try:
+            if scheme == "https":
+                ctx = ssl.create_default_context()
+                if self.settings().insecure:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                sock.settimeout(max(0.001, deadline - time.monotonic()))
+                try:
+                    sock = ctx.wrap_socket(sock, server_hostname=host)
+                except ssl.SSLCertVerificationError as exc:
+                    raise ProbeFailure(
+                        Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
+                    ) from None
+                except ssl.SSLError as exc:
+                    raise ProbeFailure(
+                        Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
+                    ) from None
+            step = "request"
+            conn = (
+                http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            )(host, port, timeout=left)
+            conn.sock = sock
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            default = 443 if scheme == "https" else 80
+            conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+            conn.putheader("Host", host if port == default else f"{host}:{port}")
+            conn.putheader("User-Agent", "netdiag-probe")
+            conn.putheader("Connection", "close")
+            conn.endheaders()
+            step = "response"
+            resp = conn.getresponse()
+            response_ms = (time.monotonic() - start) * 1000
+            body = resp.read(MAX_BODY)
+            facts = {
+                "response_ms": round(response_ms, 3),
+                "body_bytes_read": len(body),
+                "content_type": resp.getheader("Content-Type"),
+                "server": resp.getheader("Server"),
+                "tls": scheme == "https",
+            }
+            return resp.status, resp.reason or "", resp.getheader("Location"), facts
+        except TimeoutError:
+            raise ProbeFailure(Status.TIMEOUT, step, f"no HTTP {step} in time") from None
+        except (http.client.BadStatusLine, http.client.LineTooLong) as exc:
+            seen = str(exc)[:80].encode("latin-1", errors="replace")
+            raise ProbeFailure(
+                Status.PROTOCOL_MISMATCH,
+                step,
+                f"not HTTP: the peer answered with {describe_foreign(seen)}",
+                {"seen": seen[:64].hex()},
+            ) from None
+        except http.client.HTTPException as exc:
+            raise ProbeFailure(
+                Status.PROTOCOL_MISMATCH, step, f"bad HTTP reply: {type(exc).__name__}"
+            ) from None
+        except ConnectionResetError:
+            raise ProbeFailure(Status.PROTOCOL_MISMATCH, step, "connection reset by peer") from None
+        except OSError as exc:
+            raise ProbeFailure(Status.ERROR, step, exc.strerror or str(exc)) from None
+        finally:
+            sock.close()
+
+
+class HTTPSProbe(HTTPProbe):
+    scheme = "https"

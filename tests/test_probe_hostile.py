@@ -1,0 +1,134 @@
+"""Hostile peers: every probe ends within its timeout, with bounded memory and a clear status."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+
+import pytest
+
+from netdiag.deadline import Deadline
+from netdiag.probes import engine
+from netdiag.probes.base import ProbeOptions
+from netdiag.targets import parse_target
+from tests.conftest import run_netdiag
+from tests.support import hostile
+
+TIMEOUT = 1.5
+# Peak Python allocations during one probe (peer threads included): far below the 16 MB a
+# hostile peer offers, so nothing it sends beyond a small bound can have been read.
+MEMORY_BOUND = 256 * 1024
+
+
+def probe_in_process(url: str, timeout: float = TIMEOUT):
+    """Run the engine here so tracemalloc sees every allocation the probe makes."""
+    target = parse_target(url)
+    engine.probe_class(target.scheme)  # imports happen before tracing, not inside it
+    import http.client  # noqa: F401
+    import ssl  # noqa: F401
+
+    tracemalloc.start()
+    try:
+        start = time.monotonic()
+        (result,) = engine.run([parse_target(url)], ProbeOptions(timeout=timeout), Deadline(10))
+        elapsed = time.monotonic() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, elapsed, peak
+
+
+CASES = [
+    # behaviour, scheme, expected status, words expected in the detail
+    (hostile.silent, "mysql", "timeout", "no MySQL greeting"),
+    (hostile.drip, "mysql", "timeout", "timed out"),
+    (hostile.garbage_16mb, "mysql", "protocol_mismatch", "not MySQL"),
+    (hostile.huge_packet, "mysql", "protocol_mismatch", "16777215-byte packet"),
+    (hostile.close_mid_packet, "mysql", "protocol_mismatch", "peer closed"),
+    (hostile.ssh_banner, "mysql", "protocol_mismatch", "SSH banner"),
+    (hostile.silent, "postgres", "timeout", "no answer to SSLRequest"),
+    (hostile.garbage_16mb, "postgres", "protocol_mismatch", "not PostgreSQL"),
+    (hostile.drip, "postgres", "protocol_mismatch", "not PostgreSQL"),
+    (hostile.silent, "redis", "timeout", "no reply to PING"),
+    (hostile.ssh_banner, "redis", "protocol_mismatch", "SSH banner"),
+    (hostile.garbage_16mb, "redis", "protocol_mismatch", "not Redis"),
+    (hostile.drip, "redis", "timeout", "incomplete reply"),
+    (hostile.silent, "http", "timeout", "no HTTP response"),
+    (hostile.garbage_16mb, "http", "protocol_mismatch", "not HTTP"),
+    (hostile.huge_packet, "http", "protocol_mismatch", "not HTTP"),
+    (hostile.close_mid_packet, "http", "protocol_mismatch", "not HTTP"),
+    (hostile.ssh_banner, "http", "protocol_mismatch", "SSH banner"),
+]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "scheme", "status", "words"),
+    CASES,
+    ids=[f"{c[1]}-{c[0].__name__}" for c in CASES],
+)
+def test_hostile_peer(behaviour, scheme: str, status: str, words: str) -> None:
+    with hostile.hostile_peer(behaviour) as peer:
+        result, elapsed, peak = probe_in_process(peer.url(scheme))
+    assert str(result.status) == status, result
+    assert words in result.detail
+    assert elapsed < TIMEOUT + 1.0
+    assert peak < MEMORY_BOUND, f"peak {peak} bytes"
+
+
+LOGIN_CASES = [
+    (hostile.silent, "timeout", "no MySQL greeting"),
+    (hostile.garbage_16mb, "protocol_mismatch", "not MySQL"),
+    (hostile.huge_packet, "protocol_mismatch", "16777215-byte packet"),
+    (hostile.close_mid_packet, "protocol_mismatch", "peer closed"),
+    (hostile.ssh_banner, "protocol_mismatch", "SSH banner"),
+]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "words"), LOGIN_CASES, ids=[c[0].__name__ for c in LOGIN_CASES]
+)
+def test_hostile_peer_in_login_mode(behaviour, status: str, words: str) -> None:
+    # the greeting is vetted before PyMySQL sees the socket: the driver never meets the peer
+    import pymysql  # noqa: F401  (imported before tracing)
+
+    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+
+    target = parse_target("mysql://127.0.0.1")
+    engine.probe_class("mysql")
+    options = ProbeOptions(timeout=TIMEOUT, extra={EXTRA_KEY: MySQLLogin("todo")})
+    with hostile.hostile_peer(behaviour) as peer:
+        target = parse_target(peer.url("mysql"))
+        tracemalloc.start()
+        try:
+            start = time.monotonic()
+            (result,) = engine.run([target], options, Deadline(10))
+            elapsed = time.monotonic() - start
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert str(result.status) == status, result
+    assert words in result.detail
+    assert elapsed < TIMEOUT + 1.0
+    assert peak < MEMORY_BOUND, f"peak {peak} bytes"
+
+
+def test_hostile_via_cli_json_is_one_line_not_traceback() -> None:
+    with hostile.hostile_peer(hostile.huge_packet) as peer:
+        out = run_netdiag("probe", "--json", "--timeout", "1", peer.url("mysql"))
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    (res,) = json.loads(out.stdout)["results"]
+    assert res["status"] == "protocol_mismatch"
+
+
+def test_deadline_caps_many_silent_targets() -> None:
+    with hostile.hostile_peer(hostile.silent) as peer:
+        start = time.monotonic()
+        out = run_netdiag(
+            "probe", "--json", "--timeout", "5", "--deadline", "1", *[peer.url("mysql")] * 5
+        )
+        elapsed = time.monotonic() - start
+    assert out.returncode == 1
+    assert elapsed < 4
+    assert {r["status"] for r in json.loads(out.stdout)["results"]} == {"timeout"}
