@@ -147,3 +147,12 @@ def test_greeting_check_does_not_load_pymysql(mariadb):
         [sys.executable, "-c", code, mariadb.url], capture_output=True, text=True, timeout=30
     )
     assert out.stdout.splitlines()[-1] == "0 ['netdiag.probes.mysql']", out.stdout + out.stderr
+
+
+def test_bare_mysql_means_mysql_host(mariadb):
+    out = run_netdiag("check", "mysql", env={"MYSQL_HOST": f"127.0.0.1:{mariadb.port}"})
+    assert out.returncode == 0, out
+    assert out.stdout.startswith(f"PASS mysql://127.0.0.1:{mariadb.port}: ok ")
+    assert "MariaDB" in out.stdout
+    missing = run_netdiag("check", "mysql", env={"MYSQL_HOST": ""})
+    assert missing.returncode == 1 and "MYSQL_HOST" in missing.stderr

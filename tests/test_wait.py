@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import subprocess
@@ -210,3 +211,49 @@ def test_json_is_flushed_before_exec():
     assert out.returncode == 0
     doc_text, _, rest = out.stdout.rpartition("}\n")
     assert json.loads(doc_text + "}")["ready"] is True and rest == "cmd\n"
+
+
+def test_waits_for_a_name_to_appear(tmp_path):
+    """Docker's DNS knows a service only once its container runs: wait for dns:// too."""
+    from tests.health_peers import resolver_env
+    from tests.support.mini_dns import MiniDns
+
+    with MiniDns("127.0.0.1", 0, {}) as dns:
+        proc = subprocess.Popen(
+            [*NETDIAG, "wait", "dns://late.test", "--timeout", "10"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **resolver_env(tmp_path, dns.port)},
+        )
+        time.sleep(0.8)
+        assert proc.poll() is None
+        dns.records[("late.test.", "A")] = ["127.0.0.1"]
+        added = time.monotonic()
+        done = exited_at(proc)
+        _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert done - added < 0.5
+    assert "dns_failed" in err and "resolves to 127.0.0.1" in err
+
+
+@pytest.mark.slow
+def test_waits_for_a_real_mariadb_greeting(tmp_path):
+    from tests.support.servers import have, start_mariadb
+
+    if not have("mariadbd", "mariadb-install-db", "mariadb"):
+        pytest.skip("needs mariadb-server")
+    port = closed_port()
+    marker = tmp_path / "started"
+    proc = start_wait(f"mysql://127.0.0.1:{port}", "--timeout", "90", "--", "touch", str(marker))
+    time.sleep(0.5)
+    assert proc.poll() is None and not marker.exists()
+    # the last --port wins: mariadbd listens where netdiag is already waiting
+    with start_mariadb(extra_args=(f"--port={port}",)):
+        ready = time.monotonic()
+        done = exited_at(proc, limit=30)
+        _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert marker.exists()
+    assert done - ready < 0.5
+    assert "MariaDB" in err

@@ -39,9 +39,19 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def app_target(text: str):
+    """A target URL; bare ``mysql`` means the app's $MYSQL_HOST (as in ``netdiag probe``)."""
+    if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag.commands.probe import expand_target
+
+        return expand_target(text)
+    from netdiag.targets import parse_target
+
+    return parse_target(text)
+
+
 def _run(argv: list[str]) -> int:
     from netdiag.checks.spec import Check
-    from netdiag.targets import parse_target
 
     args = build_parser().parse_args(argv)
     if not args.targets and not args.file:
@@ -56,7 +66,7 @@ def _run(argv: list[str]) -> int:
         timeout = spec.timeout or timeout
         deadline_s = spec.deadline or deadline_s
     for text in args.targets:
-        target = parse_target(text)
+        target = app_target(text)
         checks.append(Check(str(target), target))
     timeout = args.timeout or timeout
     deadline_s = args.deadline or deadline_s

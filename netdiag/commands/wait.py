@@ -20,7 +20,7 @@ from netdiag.args import ArgumentParser, positive_float
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
 from netdiag.status import Status
-from netdiag.targets import Target, parse_target
+from netdiag.targets import Target
 
 USAGE_EXIT = 2
 INTERNAL_EXIT = 1
@@ -180,7 +180,9 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(own)
     if command is not None and not command:
         raise UsageError("nothing after '--': give the command to run")
-    targets = [parse_target(t) for t in args.targets]
+    from netdiag.commands.check import app_target
+
+    targets = [app_target(t) for t in args.targets]
     deadline = Deadline(args.timeout)
     waiter = Waiter(
         targets, deadline, args.interval, args.attempt_timeout, args.invert, not args.quiet

@@ -304,10 +304,18 @@ def connect(ctx: Context, step: Step) -> None:
                 f"0.0.0.0 (not 127.0.0.1) inside its container? docker logs {svc}"
             )
         elif fail.status is Status.TIMEOUT:
-            step.fix = (
-                f"no answer from {address}:{port}: the packets are dropped (a firewall rule, or "
-                f"no live container has this address any more: docker ps -a)"
-            )
+            entry = _arp_entry(address)
+            if entry and entry[0] == "0x0":
+                step.notes.append(f"nobody answers ARP for {address} (neighbour incomplete)")
+                step.fix = (
+                    f"no container has {address} any more: the name points at a stopped or "
+                    f"removed container (docker ps -a; docker start {svc})"
+                )
+            else:
+                step.fix = (
+                    f"no answer from {address}:{port}: the packets are dropped (a firewall "
+                    f"rule, or no live container has this address any more: docker ps -a)"
+                )
         else:
             step.fix = f"{address} is unreachable from here: docker network connect NETWORK THIS"
         return
