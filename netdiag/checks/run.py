@@ -40,7 +40,11 @@ class Outcome:
         if self.problems:
             return "; ".join(self.problems)
         first = next((r for r in self.results if r.status is self.status), None)
-        return first.detail if first else ""
+        if first is None:
+            return ""
+        if first.detail == "ok" and "connect_ms" in first.facts:
+            return f"connected in {first.facts['connect_ms']:.1f} ms"
+        return first.detail
 
     @property
     def address(self) -> str | None:
@@ -129,7 +133,7 @@ def judge(check: Check, results: list[ProbeResult], elapsed_ms: float) -> Outcom
     status = overall_status(results)
     problems: list[str] = []
     if check.addresses is not None and status is not Status.DNS_FAILED:
-        count = len({r.address.rsplit(":", 1)[0] for r in results if r.address})
+        count = len({r.address for r in results if r.address})  # one result per address
         if count != check.addresses:
             plural = "es" if count != 1 else ""
             problems.append(
