@@ -8,6 +8,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netdiag.checks.spec import SpecError, parse
 from tests.conftest import run_netdiag
@@ -305,3 +307,86 @@ timeout = 1.5
     assert db.line == 6 and web.line == 13
     assert web.http_status == ["200", "3xx", "401-403"]
     assert str(denied.expect) == "rejected" and denied.timeout == 1.5 and not denied.needs_login
+
+
+def test_address_count_is_per_result_ipv6_too():
+    from netdiag.checks.run import judge
+    from netdiag.checks.spec import Check
+    from netdiag.result import ProbeResult
+    from netdiag.status import Status
+    from netdiag.targets import parse_target
+
+    check = Check("v6", parse_target("dns://db.test"), addresses=2)
+    results = [
+        ProbeResult("dns://db.test", a, Status.OK, 1.0, "resolves") for a in ("fd00::2", "fd00::3")
+    ]
+    assert judge(check, results, 1.0).passed
+    check.addresses = 1
+    outcome = judge(check, results, 1.0)
+    assert not outcome.passed and outcome.problems == [
+        "db.test resolves to 2 addresses, expected exactly 1"
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_a_checks_file_or_a_spec_error(text):
+    try:
+        spec = parse(text, "f.toml")
+    except SpecError as exc:
+        assert str(exc).startswith("f.toml")
+    else:
+        assert spec.checks
+
+
+KEYS = st.sampled_from(
+    [
+        "target",
+        "expect",
+        "timeout",
+        "addresses",
+        "http_status",
+        "user",
+        "database",
+        "table",
+        "password",
+        "description",
+        "bogus",
+    ]
+)
+VALUES = st.one_of(
+    st.integers(-5, 700),
+    st.text(max_size=20),
+    st.booleans(),
+    st.floats(allow_nan=True),
+    st.lists(st.integers(100, 600), max_size=3),
+    st.sampled_from(["ok", "rejected", "tcp://x:1", "mysql://db", "http://w/", "2xx"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(KEYS, VALUES, max_size=6))
+def test_structured_garbage_is_rejected_cleanly(table):
+    import tomllib
+
+    lines = ["[checks.c]"]
+    for key, value in table.items():
+        if isinstance(value, float) and value != value:
+            rendered = "nan"
+        elif isinstance(value, bool):
+            rendered = str(value).lower()
+        elif isinstance(value, str):
+            rendered = '"' + value.encode("unicode_escape").decode().replace('"', '\\\\"') + '"'
+        else:
+            rendered = repr(value)
+        lines.append(f"{key} = {rendered}")
+    text = "\n".join(lines) + "\n"
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return
+    try:
+        parse(text, "f.toml")
+    except SpecError as exc:
+        message = str(exc)
+        assert message.startswith("f.toml:"), message
