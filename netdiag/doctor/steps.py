@@ -136,12 +136,15 @@ def name(ctx: Context, step: Step) -> None:
 # --- 3. Docker topology -------------------------------------------------------------------------
 
 
-def _list_containers(client: Any) -> list[Any]:
+def _list_containers(client: Any, deadline: Deadline) -> list[Any]:
+    """Every container, running or not, with its networks and aliases (GET only)."""
     from netdiag.discovery import docker_api as d
 
     listed = client.api.containers(all=True)
     out = []
     for item in listed[:MAX_CONTAINERS]:
+        if deadline.expired():
+            raise TimeoutError("deadline reached while reading containers")
         found = d.inspect_container(client, item["Id"])
         if isinstance(found, d.Container):
             out.append(found)
@@ -163,7 +166,7 @@ def docker(ctx: Context, step: Step) -> None:
     if isinstance(client, d.Unavailable):
         step.status, step.summary = SKIP, f"Docker API not available: {client.note}"
         return
-    containers = client.call(lambda: _list_containers(client))
+    containers = client.call(lambda: _list_containers(client, ctx.deadline))
     if isinstance(containers, d.Unavailable):
         step.status, step.summary = SKIP, f"Docker API not available: {containers.note}"
         return
