@@ -54,7 +54,8 @@ CASES = [
     (hostile.ssh_banner, "redis", "protocol_mismatch", "SSH banner"),
     (hostile.garbage_16mb, "redis", "protocol_mismatch", "not Redis"),
     (hostile.drip, "redis", "timeout", "incomplete reply"),
-    (hostile.silent, "http", "timeout", "no HTTP response"),
+    (hostile.silent, "http", "timeout", "no complete HTTP response"),
+    (hostile.drip, "http", "timeout", "no complete HTTP response"),
     (hostile.garbage_16mb, "http", "protocol_mismatch", "not HTTP"),
     (hostile.huge_packet, "http", "protocol_mismatch", "not HTTP"),
     (hostile.close_mid_packet, "http", "protocol_mismatch", "not HTTP"),
@@ -78,6 +79,7 @@ def test_hostile_peer(behaviour, scheme: str, status: str, words: str) -> None:
 
 LOGIN_CASES = [
     (hostile.silent, "timeout", "no MySQL greeting"),
+    (hostile.drip, "timeout", "of the greeting header"),
     (hostile.garbage_16mb, "protocol_mismatch", "not MySQL"),
     (hostile.huge_packet, "protocol_mismatch", "16777215-byte packet"),
     (hostile.close_mid_packet, "protocol_mismatch", "peer closed"),

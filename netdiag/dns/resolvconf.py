@@ -26,6 +26,8 @@ class ResolvConf:
     timeout: float = 5.0
     attempts: int = 2
     rotate: bool = False
+    timeout_set: bool = False  # "options timeout:" present (dig uses it only then)
+    attempts_set: bool = False  # "options attempts:" present
     path: str = DEFAULT_PATH
     overridden: bool = False
 
@@ -85,8 +87,10 @@ def parse(text: str, path: str = DEFAULT_PATH) -> ResolvConf:
                         conf.ndots = min(max(int(val), 0), 15)
                     elif name == "timeout":
                         conf.timeout = float(min(max(int(val), 1), 30))
+                        conf.timeout_set = True
                     elif name == "attempts":
                         conf.attempts = min(max(int(val), 1), 5)
+                        conf.attempts_set = True
                     elif name == "rotate":
                         conf.rotate = True
                 except ValueError:

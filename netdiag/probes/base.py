@@ -6,6 +6,7 @@ A probe checks one address of one target. It returns protocol facts on success a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 import time
@@ -133,3 +134,28 @@ def recv_some(sock: socket.socket, limit: int, deadline: float, step: str) -> by
     if not data:
         raise ProbeFailure(Status.PROTOCOL_MISMATCH, step, "peer closed without sending")
     return data
+
+
+class Watchdog:
+    """Shut ``sock`` down at the monotonic ``deadline`` so code that sets per-read timeouts
+    (a driver, http.client) cannot outlive it; ``fired`` tells whether it did."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        import threading
+
+        self.sock = sock
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()

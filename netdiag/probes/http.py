@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from netdiag.errors import UsageError
-from netdiag.probes.base import Probe, ProbeFailure, connect
+from netdiag.probes.base import Probe, ProbeFailure, Watchdog, connect
 from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.status import Status
 
@@ -111,6 +111,9 @@ class HTTPProbe(Probe):
         start = time.monotonic()
         sock = connect(address, port, left, self.options.source_address)
         step = "tls"
+        # http.client's timeout is per read: a peer dripping bytes would outlive it
+        watchdog = Watchdog(sock, deadline)
+        watchdog.__enter__()
         try:
             if scheme == "https":
                 ctx = ssl.create_default_context()
@@ -153,25 +156,35 @@ class HTTPProbe(Probe):
             }
             return resp.status, resp.reason or "", resp.getheader("Location"), facts
         except TimeoutError:
-            raise ProbeFailure(Status.TIMEOUT, step, f"no HTTP {step} in time") from None
-        except (http.client.BadStatusLine, http.client.LineTooLong) as exc:
+            raise ProbeFailure(Status.TIMEOUT, step, f"no complete HTTP {step} in time") from None
+        except (OSError, http.client.HTTPException) as exc:
+            if watchdog.fired:
+                raise ProbeFailure(
+                    Status.TIMEOUT, step, f"no complete HTTP {step} in time"
+                ) from None
+            raise self._classify(exc, step) from None
+        finally:
+            watchdog.__exit__()
+            sock.close()
+
+    @staticmethod
+    def _classify(exc: Exception, step: str) -> ProbeFailure:
+        if isinstance(exc, http.client.BadStatusLine | http.client.LineTooLong):
             seen = str(exc)[:80].encode("latin-1", errors="replace")
-            raise ProbeFailure(
+            return ProbeFailure(
                 Status.PROTOCOL_MISMATCH,
                 step,
                 f"not HTTP: the peer answered with {describe_foreign(seen)}",
                 {"seen": seen[:64].hex()},
-            ) from None
-        except http.client.HTTPException as exc:
-            raise ProbeFailure(
+            )
+        if isinstance(exc, http.client.HTTPException):
+            return ProbeFailure(
                 Status.PROTOCOL_MISMATCH, step, f"bad HTTP reply: {type(exc).__name__}"
-            ) from None
-        except ConnectionResetError:
-            raise ProbeFailure(Status.PROTOCOL_MISMATCH, step, "connection reset by peer") from None
-        except OSError as exc:
-            raise ProbeFailure(Status.ERROR, step, exc.strerror or str(exc)) from None
-        finally:
-            sock.close()
+            )
+        if isinstance(exc, ConnectionResetError):
+            return ProbeFailure(Status.PROTOCOL_MISMATCH, step, "connection reset by peer")
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return ProbeFailure(Status.ERROR, step, text)
 
 
 class HTTPSProbe(HTTPProbe):

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdiag.probes import mysql_wire as wire
-from netdiag.probes.base import Probe, ProbeFailure, connect, recv_exactly, recv_some
+from netdiag.probes.base import (
+    Probe,
+    ProbeFailure,
+    Watchdog,
+    connect,
+    recv_exactly,
+    recv_some,
+)
 from netdiag.secrets import Secret, env_value, read_secret_file, redact
 from netdiag.status import Status
 
@@ -140,7 +147,8 @@ def peek_greeting(sock: socket.socket, deadline: float) -> wire.Handshake:
                     return first
     except (TimeoutError, OSError, wire.MySQLParseError):
         pass
-    first = read_first_packet(sock, deadline)  # raises with the right status and detail
+    # read for real to report it; a moment of grace lets it consume what the peek saw
+    first = read_first_packet(sock, max(deadline, time.monotonic() + 0.05))
     if isinstance(first, wire.ErrPacket):
         raise rejected(first, "greeting")
     raise ProbeFailure(Status.ERROR, "greeting", "greeting changed between peek and read")
@@ -263,9 +271,11 @@ class MySQLProbe(Probe):
             ssl_disabled=True,
         )
         facts: dict[str, Any] = {}
+        watchdog = Watchdog(sock, deadline)  # the driver's timeouts are per read, not overall
         try:
             step = "greeting"
             facts.update(peek_greeting(sock, deadline).to_facts())
+            watchdog.__enter__()
             facts.update({"user": login.user, "database": login.database})
             step = "login"
             sock.settimeout(max(0.001, deadline - time.monotonic()))
@@ -288,16 +298,20 @@ class MySQLProbe(Probe):
             conn.close()  # COM_QUIT: a clean end, never counted as a connection error
         except ProbeFailure:
             raise
-        except pymysql.err.MySQLError as exc:
+        except (pymysql.err.MySQLError, OSError) as exc:
+            if watchdog.fired:
+                raise ProbeFailure(
+                    Status.TIMEOUT, step, f"{step} not finished within {timeout:g}s"
+                ) from None
+            if isinstance(exc, OSError):
+                detail = redact(exc.strerror or str(exc), secret)
+                raise ProbeFailure(Status.ERROR, step, detail) from None
             raise self._failure(exc, step, secret, deadline) from None
-        except OSError as exc:
-            raise ProbeFailure(
-                Status.ERROR, step, redact(exc.strerror or str(exc), secret)
-            ) from None
         except Exception as exc:  # a driver bug: report it, but never with the password in it
             detail = redact(f"internal error: {type(exc).__name__}: {exc}", secret)
             raise ProbeFailure(Status.ERROR, step, detail) from None
         finally:
+            watchdog.__exit__()
             if conn.open:
                 try:
                     conn.close()
