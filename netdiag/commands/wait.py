@@ -143,7 +143,7 @@ class Waiter:
                 print(f"netdiag wait: {message}", file=sys.stderr, flush=True)
 
     def poll(self, state: Waiting) -> None:
-        delay = FIRST_DELAY
+        delay = min(FIRST_DELAY, self.interval)
         while not self.deadline.expired():
             status, detail = attempt(state.target, self.attempt_timeout, self.deadline)
             state.attempts += 1
