@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def closed_port() -> int:
@@ -101,3 +105,14 @@ def resolver_env(tmp_path, port: int) -> dict[str, str]:
     conf = tmp_path / "resolv.conf"
     conf.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     return {"NETDIAG_RESOLV_CONF": str(conf), "NETDIAG_RESOLVER": f"127.0.0.1#{port}"}
+
+
+def host_python_mounts() -> list[str]:
+    """docker run flags that let a busybox container run this very interpreter read-only."""
+    flags = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro"]
+    if Path("/usr/lib64").is_dir():
+        flags += ["-v", "/usr/lib64:/lib64:ro"]
+    for prefix in sorted({sys.base_prefix, sys.prefix}):
+        if not prefix.startswith("/usr/") and prefix != "/usr":
+            flags += ["-v", f"{prefix}:{prefix}:ro"]
+    return [*flags, "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src"]

@@ -13,20 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.health_peers import host_python_mounts
 from tests.support.docker_engine import DockerLab, docker, unique
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
-
-
-def host_python_mounts() -> list[str]:
-    flags = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro"]
-    if Path("/usr/lib64").is_dir():
-        flags += ["-v", "/usr/lib64:/lib64:ro"]
-    for prefix in sorted({sys.base_prefix, sys.prefix}):
-        if not prefix.startswith("/usr/") and prefix != "/usr":
-            flags += ["-v", f"{prefix}:{prefix}:ro"]
-    return [*flags, "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src"]
 
 
 def health(name: str) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.health_peers import host_python_mounts
 from tests.support.docker_engine import DockerLab, docker, unique
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,3 +145,29 @@ def test_without_socket_the_docker_step_skips(docker_lab: DockerLab):
     assert s["name"]["status"] == "pass"  # our own container name resolves
     assert s["docker"]["status"] == "skip" and "Docker API not available" in s["docker"]["summary"]
     assert s["connect"]["status"] == "fail"
+
+
+def test_doctor_as_the_containers_own_process_uses_mysql_host(docker_lab: DockerLab):
+    """No nsenter: the app container's own mounts (its resolv.conf) and MYSQL_HOST from -e."""
+    app_net, db_net = docker_lab.network(), docker_lab.network()
+    db = docker_lab.container(db_net, aliases=("mysql",), name=unique("db"))
+    extra = (
+        *host_python_mounts(),
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock:ro",
+        "-e",
+        "MYSQL_HOST=mysql",
+    )
+    command = (sys.executable, "-m", "netdiag", "doctor", "--json", "--timeout", "1")
+    web = docker_lab.container(app_net, name=unique("web"), command=command, extra=extra)
+    code = docker("wait", web, timeout=90).stdout.strip()
+    out = docker("logs", web)
+    assert code == "1", out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["target"] == "mysql://mysql:3306"
+    s = steps(doc)
+    assert s["resolver"]["facts"]["path"] == "/etc/resolv.conf"
+    assert s["resolver"]["facts"]["docker_embedded_dns"] is True
+    assert s["docker"]["facts"]["own_container"] == web
+    assert doc["fix"] == f"docker network connect {db_net} {web}"
+    assert db in s["docker"]["summary"]
