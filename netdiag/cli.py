@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("netdiag.commands.probe", "is it really MySQL/PG/Redis/HTTP; does it let me in"),
     "self": ("netdiag.commands.self_", "where am I: interfaces, routes, resolver, container"),
     "scan": ("netdiag.commands.scan", "who is on the container networks, reachable, what they run"),
+    "check": ("netdiag.commands.check", "probe once for a HEALTHCHECK: exit 0 all hold, else 1"),
+    "wait": ("netdiag.commands.wait", "wait until targets are ready (or gone), then run CMD"),
+    "doctor": ("netdiag.commands.doctor", "step-by-step diagnosis of the app's path to a service"),
 }
 
 USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"

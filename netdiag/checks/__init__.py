@@ -1,0 +1,1 @@
+"""Health checks: the checks file (spec), running checks (run), JUnit XML (junit)."""

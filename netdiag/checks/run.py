@@ -1,0 +1,181 @@
+"""Run checks: each check probes its target once (all checks concurrently) and is judged.
+
+A check *holds* when every result has the expected status and every expectation (address
+count, ...) is met. ``dns://`` targets are resolve-only: one ``ok`` result per address.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdiag.checks.spec import Check
+from netdiag.deadline import Deadline
+from netdiag.probes.base import ProbeOptions
+from netdiag.result import ProbeResult
+from netdiag.status import Status
+
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_DEADLINE = 10.0
+LINE_MAX = 200  # docker inspect keeps 4 KiB of a health check's output: keep lines short
+
+
+@dataclass
+class Outcome:
+    """What one check found: its results, their overall status, and whether it held."""
+
+    check: Check
+    results: list[ProbeResult]
+    status: Status
+    passed: bool
+    elapsed_ms: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def detail(self) -> str:
+        if self.problems:
+            return "; ".join(self.problems)
+        first = next((r for r in self.results if r.status is self.status), None)
+        if first is None:
+            return ""
+        if first.detail == "ok" and "connect_ms" in first.facts:
+            return f"connected in {first.facts['connect_ms']:.1f} ms"
+        return first.detail
+
+    @property
+    def address(self) -> str | None:
+        addrs = [r.address for r in self.results if r.address]
+        if not addrs:
+            return None
+        return addrs[0] if len(addrs) == 1 else f"{addrs[0]} (+{len(addrs) - 1})"
+
+    def line(self) -> str:
+        """One short line: PASS/FAIL, name, status (and expectation), address, detail."""
+        word = "PASS" if self.passed else "FAIL"
+        name = self.check.name
+        label = name if name == str(self.check.target) else f"{name} {self.check.target}"
+        status = str(self.status)
+        if self.check.expect is not Status.OK:
+            status += f" (expected {self.check.expect})"
+        where = f" {self.address}" if self.address else ""
+        text = f"{word} {label}: {status}{where} {self.detail}".rstrip()
+        return text if len(text) <= LINE_MAX else text[: LINE_MAX - 3] + "..."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.check.name,
+            "target": str(self.check.target),
+            "expect": str(self.check.expect),
+            "status": str(self.status),
+            "passed": self.passed,
+            "detail": self.detail,
+            "problems": self.problems,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def overall_status(results: Sequence[ProbeResult]) -> Status:
+    """``ok`` when every result is ok, else the first result's status that is not ok."""
+    for result in results:
+        if result.status is not Status.OK:
+            return result.status
+    return Status.OK if results else Status.ERROR
+
+
+def options_for(
+    check: Check, timeout: float, environ: Mapping[str, str] | None = None
+) -> ProbeOptions:
+    """Probe options for one check; protocol modules load only when the check needs them."""
+    env = os.environ if environ is None else environ
+    options = ProbeOptions(timeout=check.timeout or timeout)
+    scheme = check.target.scheme
+    if scheme == "mysql" and check.needs_login:
+        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+        from netdiag.secrets import Secret, env_value
+
+        password = env_value(check.password_env or "MYSQL_PASSWORD", env)
+        user = check.user or check.target.user or env_value("MYSQL_USER", env)
+        options.extra[EXTRA_KEY] = MySQLLogin(
+            user=user,
+            password=Secret(password) if password is not None else None,
+            database=check.database or (check.target.path.strip("/") or None),
+            table=check.table,
+        )
+    if scheme in ("http", "https") and check.http_status:
+        from netdiag.probes.http import EXTRA_KEY as HTTP_KEY
+        from netdiag.probes.http import HTTPSettings, parse_expected
+
+        options.extra[HTTP_KEY] = HTTPSettings(parse_expected(check.http_status))
+    return options
+
+
+def probe_once(check: Check, options: ProbeOptions, deadline: Deadline) -> list[ProbeResult]:
+    """Results for one check's target: resolve-only for dns://, else the probe engine."""
+    from netdiag.probes import engine
+
+    target = check.target
+    if target.scheme != "dns":
+        return engine.run([target], options, deadline)
+    start = time.monotonic()
+    found = engine.resolve_target(target, deadline, options.timeout)
+    if isinstance(found, ProbeResult):
+        return [found]
+    ms = (time.monotonic() - start) * 1000
+    return [ProbeResult(str(target), a, Status.OK, ms, "resolves", None) for a in found]
+
+
+def judge(check: Check, results: list[ProbeResult], elapsed_ms: float) -> Outcome:
+    status = overall_status(results)
+    problems: list[str] = []
+    if check.addresses is not None and status is not Status.DNS_FAILED:
+        count = len({r.address for r in results if r.address})  # one result per address
+        if count != check.addresses:
+            plural = "es" if count != 1 else ""
+            problems.append(
+                f"{check.target.host} resolves to {count} address{plural}, "
+                f"expected exactly {check.addresses}"
+            )
+    passed = bool(results) and all(r.status is check.expect for r in results) and not problems
+    return Outcome(check, results, status, passed, elapsed_ms, problems)
+
+
+def run_one(check: Check, timeout: float, deadline: Deadline) -> Outcome:
+    start = time.monotonic()
+    try:
+        options = options_for(check, timeout)
+        results = probe_once(check, options, deadline)
+    except Exception as exc:  # a bad secret file, a missing module: this check fails, not all
+        detail = str(exc) if str(exc) else type(exc).__name__
+        results = [ProbeResult(str(check.target), None, Status.ERROR, 0.0, detail, "setup")]
+    return judge(check, results, (time.monotonic() - start) * 1000)
+
+
+def run_checks(
+    checks: Sequence[Check], timeout: float = DEFAULT_TIMEOUT, deadline: Deadline | None = None
+) -> list[Outcome]:
+    """Run every check concurrently (one thread each); outcomes keep the checks' order."""
+    deadline = deadline or Deadline(DEFAULT_DEADLINE)
+    if len(checks) == 1:
+        return [run_one(checks[0], timeout, deadline)]
+    outcomes: list[Outcome | None] = [None] * len(checks)
+
+    def work(index: int) -> None:
+        outcomes[index] = run_one(checks[index], timeout, deadline)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(checks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(deadline.remaining() + 1.0)
+    final: list[Outcome] = []
+    for check, outcome in zip(checks, outcomes, strict=True):
+        if outcome is None:
+            stuck = ProbeResult(str(check.target), None, Status.TIMEOUT, 0.0, "deadline reached")
+            outcome = judge(check, [stuck], deadline.seconds * 1000)
+        final.append(outcome)
+    return final

@@ -1,0 +1,122 @@
+"""``netdiag check TARGET... [-f FILE]``: probe once; exit 0 when everything holds, else 1.
+
+Never exits 2, not even on a usage error: Docker reserves 2 for HEALTHCHECK. One short line
+per check, so the 4 KiB that ``docker inspect`` keeps of a health check stays readable.
+Kept light: a HEALTHCHECK runs this every few seconds. See docs/healthchecks.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from netdiag.args import ArgumentParser, positive_float
+from netdiag.errors import NetdiagError, UsageError
+
+USAGE_EXIT = 1
+INTERNAL_EXIT = 1
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_DEADLINE = 10.0
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="netdiag check",
+        description="Probe targets (and/or a checks file) once: exit 0 if all hold, else 1.",
+    )
+    p.add_argument("targets", nargs="*", metavar="TARGET", help="URL, e.g. mysql://db:3306")
+    p.add_argument("-f", "--file", metavar="FILE", help="TOML checks file (docs/healthchecks.md)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only checks that fail")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    p.add_argument(
+        "--timeout", type=positive_float, help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})"
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        help=f"seconds for the whole run (default {DEFAULT_DEADLINE:g})",
+    )
+    return p
+
+
+def app_target(text: str):
+    """A target URL; bare ``mysql`` means the app's $MYSQL_HOST (as in ``netdiag probe``)."""
+    if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag.commands.probe import expand_target
+
+        return expand_target(text)
+    from netdiag.targets import parse_target
+
+    return parse_target(text)
+
+
+def _run(argv: list[str]) -> int:
+    from netdiag.checks.spec import Check
+
+    args = build_parser().parse_args(argv)
+    if not args.targets and not args.file:
+        raise UsageError("nothing to check: give TARGET... or -f FILE")
+    checks: list[Check] = []
+    timeout, deadline_s = DEFAULT_TIMEOUT, DEFAULT_DEADLINE
+    if args.file:
+        from netdiag.checks.spec import load
+
+        spec = load(args.file)
+        checks += spec.checks
+        timeout = spec.timeout or timeout
+        deadline_s = spec.deadline or deadline_s
+    for text in args.targets:
+        target = app_target(text)
+        checks.append(Check(str(target), target))
+    timeout = args.timeout or timeout
+    deadline_s = args.deadline or deadline_s
+
+    from netdiag.checks.run import run_checks
+    from netdiag.deadline import Deadline
+
+    deadline = Deadline(deadline_s)
+    outcomes = run_checks(checks, timeout, deadline)
+    ok = all(o.passed for o in outcomes)
+    if args.junit:
+        from netdiag.checks.junit import write
+
+        try:
+            write(args.junit, outcomes)
+        except OSError as exc:
+            raise NetdiagError(f"cannot write {args.junit}: {exc.strerror}") from None
+    if args.json:
+        import json
+
+        doc = {
+            "ok": ok,
+            "passed": sum(o.passed for o in outcomes),
+            "failed": sum(not o.passed for o in outcomes),
+            "elapsed_ms": round((deadline.seconds - deadline.remaining()) * 1000, 3),
+            "checks": [o.to_dict() for o in outcomes],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    else:
+        lines = [o.line() for o in outcomes if not (args.quiet and o.passed)]
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+    return 0 if ok else 1
+
+
+def main(argv: list[str]) -> int:
+    """Run the check; map every way out (usage, -h, errors, ^C) to 0 or 1."""
+    try:
+        return _run(argv)
+    except SystemExit as exc:  # argparse's -h/--help
+        return 0 if exc.code in (0, None) else 1
+    except UsageError as exc:
+        print(f"netdiag check: error: {exc}", file=sys.stderr)
+        return USAGE_EXIT
+    except NetdiagError as exc:
+        print(f"netdiag check: {exc}", file=sys.stderr)
+        return INTERNAL_EXIT
+    except KeyboardInterrupt:
+        print("netdiag check: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"netdiag check: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return INTERNAL_EXIT

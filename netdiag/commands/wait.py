@@ -1,0 +1,224 @@
+"""``netdiag wait TARGET... [-- CMD ARGS...]``: wait until every target is ready, then run CMD.
+
+All targets are polled in parallel with a short, capped backoff (50 ms doubling-ish up to
+--interval) under one global deadline. Exit 0 when ready (or exec CMD, whose exit code and
+signals are then its own), 124 on timeout (CMD is not run), 2 on usage errors. ``--invert``
+waits for the targets to go away instead. Progress lines go to stderr. See docs/healthchecks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from netdiag.args import ArgumentParser, positive_float
+from netdiag.deadline import Deadline
+from netdiag.errors import UsageError
+from netdiag.status import Status
+from netdiag.targets import Target
+
+USAGE_EXIT = 2
+INTERNAL_EXIT = 1
+TIMEOUT_EXIT = 124
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_INTERVAL = 0.25
+DEFAULT_ATTEMPT = 2.0
+FIRST_DELAY = 0.05
+BACKOFF = 1.5
+
+
+@dataclass
+class Waiting:
+    """One target's progress: attempts so far, last status and detail, when it became ready."""
+
+    target: Target
+    attempts: int = 0
+    status: Status | None = None
+    detail: str = ""
+    ready_after: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": str(self.target),
+            "ready": self.ready_after is not None,
+            "status": str(self.status) if self.status else None,
+            "detail": self.detail,
+            "attempts": self.attempts,
+            "ready_after_ms": None
+            if self.ready_after is None
+            else round(self.ready_after * 1000, 3),
+        }
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="netdiag wait",
+        usage="netdiag wait TARGET... [--timeout S] [--interval S] [--invert] [--json] "
+        "[-- CMD ARGS...]",
+        description="Wait until all targets are ready (or gone with --invert), then run CMD.",
+        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage.",
+    )
+    p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
+    p.add_argument(
+        "-t",
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"give up after S seconds in all (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=DEFAULT_INTERVAL,
+        help=f"longest pause between attempts (default {DEFAULT_INTERVAL:g}); "
+        f"pauses start at {FIRST_DELAY * 1000:g} ms",
+    )
+    p.add_argument(
+        "--attempt-timeout",
+        type=positive_float,
+        default=DEFAULT_ATTEMPT,
+        help=f"seconds one attempt may take (default {DEFAULT_ATTEMPT:g})",
+    )
+    p.add_argument("--invert", action="store_true", help="wait until the targets are NOT ready")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    return p
+
+
+def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """Arguments before ``--`` and the command after it (None without ``--``)."""
+    if "--" not in argv:
+        return argv, None
+    at = argv.index("--")
+    return argv[:at], argv[at + 1 :]
+
+
+def attempt(target: Target, timeout: float, deadline: Deadline) -> tuple[Status, str]:
+    """Probe a target once; (status, detail) of the first result that is not ok, else ok."""
+    from netdiag.probes import engine
+    from netdiag.probes.base import ProbeOptions
+
+    per = Deadline(max(0.001, deadline.timeout(timeout)))
+    if target.scheme == "dns":
+        found = engine.resolve_target(target, per, timeout)
+        if isinstance(found, list):
+            return Status.OK, "resolves to " + ", ".join(found)
+        return found.status, found.detail
+    results = engine.run([target], ProbeOptions(timeout=timeout), per)
+    for result in results:
+        if result.status is not Status.OK:
+            return result.status, result.detail
+    return (Status.OK, results[0].detail) if results else (Status.ERROR, "no result")
+
+
+class Waiter:
+    """Polls every target in its own thread until all are ready or the deadline passes."""
+
+    def __init__(
+        self,
+        targets: list[Target],
+        deadline: Deadline,
+        interval: float,
+        attempt_timeout: float,
+        invert: bool,
+        progress: bool,
+    ) -> None:
+        self.states = [Waiting(t) for t in targets]
+        self.deadline = deadline
+        self.interval = interval
+        self.attempt_timeout = attempt_timeout
+        self.invert = invert
+        self.progress = progress
+        self.start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            with self._lock:
+                print(f"netdiag wait: {message}", file=sys.stderr, flush=True)
+
+    def poll(self, state: Waiting) -> None:
+        delay = min(FIRST_DELAY, self.interval)
+        while not self.deadline.expired():
+            status, detail = attempt(state.target, self.attempt_timeout, self.deadline)
+            state.attempts += 1
+            changed = status is not state.status
+            state.status, state.detail = status, detail
+            done = (status is not Status.OK) if self.invert else (status is Status.OK)
+            if done:
+                state.ready_after = time.monotonic() - self.start
+                word = "gone" if self.invert else "ready"
+                self.say(
+                    f"{state.target} {word} after {state.ready_after:.2f}s "
+                    f"({status}: {detail}; attempt {state.attempts})"
+                )
+                return
+            if changed:
+                self.say(f"{state.target} {status}: {detail} (still waiting)")
+            pause = min(delay, self.deadline.remaining())
+            if pause > 0:
+                time.sleep(pause)
+            delay = min(delay * BACKOFF, self.interval)
+
+    def run(self) -> bool:
+        threads = [threading.Thread(target=self.poll, args=(s,), daemon=True) for s in self.states]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            # an attempt may overrun the deadline by its own small slack; never wait forever
+            thread.join(self.deadline.remaining() + self.attempt_timeout + 1.0)
+        return all(s.ready_after is not None for s in self.states)
+
+
+def main(argv: list[str]) -> int:
+    own, command = split_command(argv)
+    args = build_parser().parse_args(own)
+    if command is not None and not command:
+        raise UsageError("nothing after '--': give the command to run")
+    from netdiag.commands.check import app_target
+
+    targets = [app_target(t) for t in args.targets]
+    deadline = Deadline(args.timeout)
+    waiter = Waiter(
+        targets, deadline, args.interval, args.attempt_timeout, args.invert, not args.quiet
+    )
+    ready = waiter.run()
+    elapsed = time.monotonic() - waiter.start
+    if args.json:
+        doc = {
+            "ready": ready,
+            "invert": args.invert,
+            "timed_out": not ready,
+            "elapsed_ms": round(elapsed * 1000, 3),
+            "command": command[0] if command else None,
+            "targets": [s.to_dict() for s in waiter.states],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()
+    if not ready:
+        pending = [str(s.target) for s in waiter.states if s.ready_after is None]
+        what = "still there" if args.invert else "not ready"
+        cmd = f"; not running {command[0]}" if command else ""
+        print(
+            f"netdiag wait: timeout after {args.timeout:g}s: {', '.join(pending)} {what}{cmd}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return TIMEOUT_EXIT
+    if command is None:
+        return 0
+    sys.stderr.flush()
+    try:
+        os.execvp(command[0], command)
+    except FileNotFoundError:
+        print(f"netdiag wait: {command[0]}: command not found", file=sys.stderr)
+        return 127
+    except OSError as exc:
+        print(f"netdiag wait: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
+        return 126
+    return 0  # not reached: execvp replaced this process

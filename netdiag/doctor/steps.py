@@ -1,0 +1,464 @@
+"""The doctor's steps, in the order the app's traffic takes them. Each fills in one Step.
+
+A step sets ``status`` (pass, warn, fail, skip) with a one-line summary and, on failure, the
+concrete fix in Docker terms. Every network step is bounded by the per-step timeout and the
+global deadline. Secrets are read with netdiag.secrets and never written into a Step.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netdiag.deadline import Deadline
+from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
+from netdiag.errors import NetdiagError
+from netdiag.probes.base import ProbeFailure, ProbeOptions
+from netdiag.status import Status
+from netdiag.targets import Target
+
+ARP_PATH = "/proc/net/arp"
+MAX_CONTAINERS = 500
+
+
+@dataclass
+class Context:
+    """What the steps learn and pass on: resolver, addresses, Docker view."""
+
+    target: Target
+    timeout: float
+    deadline: Deadline
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    table: str | None = None
+    conf: Any = None
+    addresses: list[str] = field(default_factory=list)
+    own_container: str | None = None
+    own_networks: list[str] = field(default_factory=list)
+    holder: Any = None  # topology.Holder of the service, when Docker told us
+
+    @property
+    def step_timeout(self) -> float:
+        return max(0.001, self.deadline.timeout(self.timeout))
+
+    @property
+    def service(self) -> str:
+        if self.holder:
+            return self.holder.container
+        return "CONTAINER" if self.target.host_is_ip else self.target.host
+
+    @property
+    def address(self) -> str | None:
+        return self.addresses[0] if self.addresses else None
+
+
+# --- 1. resolver configuration ----------------------------------------------------------------
+
+
+def resolver(ctx: Context, step: Step) -> None:
+    from netdiag.dns import resolvconf
+
+    try:
+        conf = resolvconf.load(dict(ctx.environ))
+    except NetdiagError as exc:
+        step.status, step.summary = FAIL, str(exc)
+        step.fix = "the container's /etc/resolv.conf must be readable (Docker writes it)"
+        return
+    ctx.conf = conf
+    step.facts = conf.to_dict()
+    servers = ", ".join(step.facts["nameservers"])
+    search = " ".join(conf.search) or "none"
+    step.summary = f"nameserver {servers}; ndots {conf.ndots}; search {search}"
+    step.status = PASS
+    if conf.is_docker_embedded:
+        step.summary += " (Docker's embedded DNS)"
+    elif conf.overridden:
+        step.notes.append("nameservers overridden by NETDIAG_RESOLVER")
+    else:
+        step.status = WARN
+        step.notes.append(
+            "the resolver is not Docker's embedded DNS 127.0.0.11: not a container on a "
+            "user-defined network (on the default bridge, container names do not resolve: "
+            "docker network create todo-app, then run both containers with --network todo-app)"
+        )
+    host = ctx.target.host
+    if conf.search and host.count(".") < conf.ndots and not ctx.target.host_is_ip:
+        step.notes.append(
+            f"{host} has fewer than ndots:{conf.ndots} dots: the search domains "
+            f"({search}) are tried first, which costs a round trip each"
+        )
+
+
+# --- 2. the name ------------------------------------------------------------------------------
+
+
+def name(ctx: Context, step: Step) -> None:
+    from netdiag.dns.lookup import LookupFailure, resolve
+
+    host = ctx.target.host
+    if ctx.target.host_is_ip:
+        ctx.addresses = [host]
+        step.status, step.summary = PASS, f"{host} is an address: nothing to resolve"
+        return
+    try:
+        found = resolve(host, ctx.conf, timeout=ctx.step_timeout)
+    except LookupFailure as fail:
+        step.status = FAIL
+        step.facts["dns_error"] = fail.kind
+        step.summary = fail.detail
+        if fail.kind in ("nxdomain", "no_reply", "no_data"):
+            step.fix = (
+                f"no container that shares a network with us answers to {host}: run the "
+                f"service on this network with --network-alias {host} (or docker network "
+                f"connect --alias {host} NETWORK CONTAINER)"
+            )
+            if fail.kind == "no_reply" and not (ctx.conf and ctx.conf.is_docker_embedded):
+                step.fix += "; or the resolver is down"
+        else:
+            step.fix = "the resolver answered with an error: check the DNS server it names"
+        return
+    ctx.addresses = found.addresses
+    step.facts = {"addresses": found.addresses, "source": found.source, "qname": found.qname}
+    step.summary = f"{host} -> {', '.join(found.addresses)} (from {found.source})"
+    step.status = PASS
+    if len(found.addresses) > 1:
+        step.status = WARN
+        step.notes.append(
+            f"{host} resolves to {len(found.addresses)} addresses: if they are different "
+            "containers, the app reaches either one at random"
+        )
+
+
+# --- 3. Docker topology -------------------------------------------------------------------------
+
+
+def _list_containers(client: Any, deadline: Deadline) -> list[Any]:
+    """Every container, running or not, with its networks and aliases (GET only)."""
+    from netdiag.discovery import docker_api as d
+
+    listed = client.api.containers(all=True)
+    out = []
+    for item in listed[:MAX_CONTAINERS]:
+        if deadline.expired():
+            raise TimeoutError("deadline reached while reading containers")
+        found = d.inspect_container(client, item["Id"])
+        if isinstance(found, d.Container):
+            out.append(found)
+    return out
+
+
+def docker(ctx: Context, step: Step) -> None:
+    """Which container holds the name, is it running, do we share a network (GET only)."""
+    try:
+        from netdiag.discovery import container as container_mod
+        from netdiag.discovery import docker_api as d
+        from netdiag.discovery import local
+    except ImportError:
+        step.status, step.summary = SKIP, "Docker API not available (no discovery module)"
+        return
+    from netdiag.doctor import topology
+
+    client = d.connect(ctx.environ, timeout=ctx.step_timeout)
+    if isinstance(client, d.Unavailable):
+        step.status, step.summary = SKIP, f"Docker API not available: {client.note}"
+        return
+    containers = client.call(lambda: _list_containers(client, ctx.deadline))
+    if isinstance(containers, d.Unavailable):
+        step.status, step.summary = SKIP, f"Docker API not available: {containers.note}"
+        return
+    snap = local.snapshot()
+    info = container_mod.detect()
+    ident = d.own_containers(
+        client,
+        info.id,
+        snap.addresses(),
+        snap.macs(),
+        socket.gethostname(),
+        deadline=ctx.deadline.end,
+    )
+    own = None
+    if isinstance(ident, d.Identification) and ident.containers:
+        me = ident.containers[0]
+        own = me.name
+        ctx.own_container = own
+        ctx.own_networks = [a.network for a in me.attachments]
+        step.facts["own_container"] = own
+        step.facts["own_networks"] = ctx.own_networks
+    elif isinstance(ident, d.Unavailable):
+        step.notes.append(f"could not tell which container we are: {ident.note}")
+    host = ctx.target.host
+    if ctx.target.host_is_ip:
+        holders = topology.holders_of_address(host, containers)
+    else:
+        holders = topology.holders_of(host, containers)
+    step.facts["holders"] = [h.to_dict() for h in holders]
+    if not holders and (ctx.addresses or ctx.target.host_is_ip):
+        step.status = SKIP if ctx.target.host_is_ip else WARN
+        where = ", ".join(ctx.addresses)
+        step.summary = f"no container holds {host} ({where}): not a container the daemon runs"
+        return
+    verdict = topology.analyse(ctx.target.host, holders, own, ctx.own_networks)
+    step.status = PASS if verdict.ok else FAIL
+    step.summary, step.fix = verdict.summary, verdict.fix
+    step.notes += list(verdict.notes)
+    running = [h for h in holders if h.state == "running"]
+    shared = [h for h in running if h.network in ctx.own_networks] or running
+    if shared:
+        ctx.holder = shared[0]
+
+
+# --- 4. route and neighbour -------------------------------------------------------------------
+
+
+def _arp_entry(address: str, path: str = ARP_PATH) -> tuple[str, str, str] | None:
+    """(flags, mac, device) of ``address`` in the kernel's ARP table, or None."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            lines = fh.read(1 << 20).splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        f = line.split()
+        if len(f) >= 6 and f[0] == address:
+            return f[2], f[3], f[5]
+    return None
+
+
+def route(ctx: Context, step: Step) -> None:
+    from netdiag.discovery import local
+
+    address = ctx.address
+    if address is None:
+        step.status, step.summary = SKIP, "no address to route to"
+        return
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback:
+        step.status, step.summary = PASS, f"{address} is loopback"
+        return
+    snap = local.snapshot()
+    if address in snap.addresses():
+        step.status, step.summary = PASS, f"{address} is one of our own addresses"
+        return
+    best = None
+    for r in snap.routes:
+        if r.type != "unicast":
+            continue
+        try:
+            net = ipaddress.ip_network(r.destination, strict=False)
+        except ValueError:
+            continue
+        if net.version == ip.version and ip in net and (best is None or net.prefixlen > best[0]):
+            best = (net.prefixlen, r)
+    if best is None:
+        step.status = FAIL
+        step.summary = f"no route to {address}: we have no interface on its network"
+        nets = f" {ctx.holder.network}" if ctx.holder else " NETWORK"
+        step.fix = f"docker network connect{nets} {ctx.own_container or 'THIS_CONTAINER'}"
+        return
+    r = best[1]
+    step.facts["route"] = r.to_dict()
+    if r.gateway:
+        step.status = WARN
+        step.summary = f"{address} via gateway {r.gateway} dev {r.device} (not on-link)"
+        step.notes.append(
+            "containers on a shared network talk directly, not through a gateway: "
+            "this address is on no network we are attached to"
+        )
+        return
+    step.status, step.summary = PASS, f"{address} is on-link via {r.device}"
+    entry = _arp_entry(address)
+    if entry:
+        flags, mac, dev = entry
+        step.facts["neighbour"] = {"flags": flags, "mac": mac, "device": dev}
+        if flags == "0x0":
+            step.status = WARN
+            step.notes.append(
+                f"neighbour {address} is incomplete: nobody answered ARP (the container "
+                "stopped, or the address is stale)"
+            )
+        else:
+            step.summary += f", neighbour {mac}"
+
+
+# --- 5. TCP connect ---------------------------------------------------------------------------
+
+
+def connect(ctx: Context, step: Step) -> None:
+    from netdiag.probes.base import connect as tcp_connect
+
+    address, port = ctx.address, ctx.target.port
+    if address is None or port is None:
+        step.status, step.summary = SKIP, "no address or port"
+        return
+    start = time.monotonic()
+    try:
+        sock = tcp_connect(address, port, ctx.step_timeout)
+    except ProbeFailure as fail:
+        step.status, step.summary = FAIL, f"{address}:{port}: {fail.status}: {fail.detail}"
+        step.facts["status"] = str(fail.status)
+        svc = ctx.service
+        if fail.status is Status.REFUSED:
+            step.fix = (
+                f"nothing listens on port {port} of {svc}: is the server up and listening on "
+                f"0.0.0.0 (not 127.0.0.1) inside its container? docker logs {svc}"
+            )
+        elif fail.status is Status.TIMEOUT:
+            entry = _arp_entry(address)
+            if entry and entry[0] == "0x0":
+                step.notes.append(f"nobody answers ARP for {address} (neighbour incomplete)")
+                step.fix = (
+                    f"no container has {address} any more: the name points at a stopped or "
+                    f"removed container (docker ps -a; docker start {svc})"
+                )
+            else:
+                step.fix = (
+                    f"no answer from {address}:{port}: the packets are dropped (a firewall "
+                    f"rule, or no live container has this address any more: docker ps -a)"
+                )
+        else:
+            step.fix = f"{address} is unreachable from here: docker network connect NETWORK THIS"
+        return
+    sock.close()
+    ms = (time.monotonic() - start) * 1000
+    step.status, step.summary = PASS, f"connected to {address}:{port} in {ms:.1f} ms"
+
+
+# --- 6. protocol greeting ---------------------------------------------------------------------
+
+MYSQL_FIXES = {
+    1130: "create the user for the app's host: CREATE USER 'USER'@'%' ... (the mysql image "
+    "does this for MYSQL_USER/MYSQL_PASSWORD on first start); with --skip-name-resolve off the "
+    "host is the client's container name on the network",
+    1129: "too many aborted connections from this host: mariadb-admin flush-hosts (and find "
+    "what keeps connecting without logging in)",
+    1040: "the server is at max_connections: close idle connections or raise max_connections",
+}
+
+
+def _probe(ctx: Context, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    from netdiag.probes.engine import probe_class
+
+    options = ProbeOptions(timeout=ctx.step_timeout, extra=extra or {})
+    probe = probe_class(ctx.target.scheme)(ctx.target, options)
+    assert ctx.address is not None and ctx.target.port is not None
+    return probe.check(ctx.address, ctx.target.port, ctx.step_timeout)
+
+
+def greeting(ctx: Context, step: Step) -> None:
+    scheme = ctx.target.scheme
+    if scheme in ("tcp", "dns"):
+        step.status, step.summary = SKIP, f"{scheme}:// has no protocol to check"
+        return
+    if scheme == "mysql":
+        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+
+        extra: dict[str, Any] = {EXTRA_KEY: MySQLLogin()}
+    else:
+        extra = {}
+    try:
+        facts = _probe(ctx, extra)
+    except ProbeFailure as fail:
+        step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
+        step.facts = {"status": str(fail.status), **fail.facts}
+        code = fail.facts.get("error_code")
+        if fail.status is Status.PROTOCOL_MISMATCH:
+            step.fix = (
+                f"port {ctx.target.port} of {ctx.service} is not {scheme}: check the port "
+                "and that the alias points at the right container"
+            )
+        elif code in MYSQL_FIXES:
+            step.fix = MYSQL_FIXES[code]
+        elif fail.status is Status.TIMEOUT:
+            step.fix = f"the server accepts but does not answer: docker logs {ctx.service}"
+        else:
+            step.fix = f"docker logs {ctx.service}"
+        return
+    detail = facts.pop("detail", None)
+    step.facts = {k: v for k, v in facts.items() if k in ("version", "flavor", "auth_plugin")}
+    step.status, step.summary = PASS, str(detail or f"{scheme} answers")
+
+
+# --- 7. credentials and 8. database/table -------------------------------------------------------
+
+
+def _login(ctx: Context, step: Step, database: str | None, table: str | None) -> bool:
+    """Log in with the app's MYSQL_* settings; fills ``step``; True when it worked."""
+    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+    from netdiag.secrets import Secret, env_value
+
+    user = env_value("MYSQL_USER", ctx.environ)
+    if not user:
+        step.status = SKIP
+        step.summary = "MYSQL_USER is not set (nor MYSQL_USER_FILE): credentials not checked"
+        return False
+    try:
+        password = env_value("MYSQL_PASSWORD", ctx.environ)
+    except NetdiagError as exc:
+        step.status, step.summary = FAIL, str(exc)
+        step.fix = (
+            "mount the secret where MYSQL_PASSWORD_FILE points (compose: secrets: + "
+            "MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
+        )
+        return False
+    source = "MYSQL_PASSWORD_FILE" if ctx.environ.get("MYSQL_PASSWORD_FILE") else "MYSQL_PASSWORD"
+    step.facts = {"user": user, "password_from": source if password is not None else None}
+    login = MySQLLogin(user, Secret(password) if password is not None else None, database, table)
+    try:
+        _probe(ctx, {EXTRA_KEY: login})
+    except ProbeFailure as fail:
+        step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
+        code = fail.facts.get("error_code")
+        step.facts["error_code"] = code
+        if code == 1045:
+            step.fix = (
+                f"the server refuses {user} with this password: compare {source} with the "
+                "mysql container's MYSQL_USER/MYSQL_PASSWORD (they apply only on the first "
+                "start of an empty volume; an old volume keeps the old password)"
+            )
+        elif code == 1049:
+            step.fix = (
+                f"create the database: set MYSQL_DATABASE={database} on the mysql container "
+                f"(first start of an empty volume) or CREATE DATABASE {database}"
+            )
+        elif code == 1044:
+            step.fix = f"GRANT ALL ON {database}.* TO '{user}'@'%'"
+        elif code == 1146:
+            step.fix = (
+                f"the table {table} does not exist in {database}: the app creates its tables "
+                "at start; check its logs"
+            )
+        elif code in MYSQL_FIXES:
+            step.fix = MYSQL_FIXES[code]
+        else:
+            step.fix = f"docker logs {ctx.service}"
+        return False
+    step.status = PASS
+    return True
+
+
+def credentials(ctx: Context, step: Step) -> None:
+    if ctx.target.scheme != "mysql":
+        step.status, step.summary = SKIP, "credentials are checked for mysql:// only"
+        return
+    if _login(ctx, step, None, None):
+        step.summary = f"logged in as {step.facts['user']} ({step.facts['password_from']})"
+
+
+def database(ctx: Context, step: Step) -> None:
+    if ctx.target.scheme != "mysql":
+        step.status, step.summary = SKIP, "databases are checked for mysql:// only"
+        return
+    from netdiag.secrets import env_value
+
+    db = ctx.target.path.strip("/") or env_value("MYSQL_DB", ctx.environ)
+    if not db:
+        step.status, step.summary = SKIP, "MYSQL_DB is not set: no database to check"
+        return
+    if _login(ctx, step, db, ctx.table):
+        step.facts["database"] = db
+        where = f"database {db}" + (f", table {ctx.table}" if ctx.table else "")
+        step.summary = f"{where} exist"

@@ -1,0 +1,259 @@
+"""netdiag wait against real loopback listeners that come, go, or never appear."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import NETDIAG, run_netdiag
+from tests.health_peers import closed_port, full_backlog, listener
+
+
+def start_wait(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*NETDIAG, "wait", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def exited_at(proc: subprocess.Popen, limit: float = 30) -> float:
+    """Monotonic time at which the process exited (polled every 2 ms)."""
+    end = time.monotonic() + limit
+    while proc.poll() is None:
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError("netdiag wait did not exit")
+        time.sleep(0.002)
+    return time.monotonic()
+
+
+def delayed_listener(port: int, delay: float, hold: float = 5.0) -> tuple[threading.Thread, dict]:
+    """Listen on ``port`` after ``delay`` s; ``info["listen_at"]`` records the listen() moment."""
+    info: dict = {}
+
+    def run() -> None:
+        time.sleep(delay)
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", port))
+        srv.listen(16)
+        info["listen_at"] = time.monotonic()
+        time.sleep(hold)
+        srv.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, info
+
+
+@pytest.mark.slow
+def test_notices_a_late_service_promptly():
+    latencies = []
+    for _ in range(3):
+        port = closed_port()
+        proc = start_wait(f"tcp://127.0.0.1:{port}", "--timeout", "20")
+        thread, info = delayed_listener(port, random.uniform(1.0, 2.0), hold=3)
+        done = exited_at(proc)
+        out, err = proc.communicate()
+        assert proc.returncode == 0, err
+        latencies.append(done - info["listen_at"])
+        assert "ready after" in err and "refused" in err
+        assert out == ""
+        thread.join()
+    # default --interval 0.25: the pause before an attempt never exceeds it
+    assert max(latencies) < 0.5, latencies
+
+
+def test_never_up_exits_124_without_running_cmd(tmp_path):
+    marker = tmp_path / "ran"
+    port = closed_port()
+    start = time.monotonic()
+    out = run_netdiag(
+        "wait", f"tcp://127.0.0.1:{port}", "--timeout", "1", "--", "touch", str(marker)
+    )
+    elapsed = time.monotonic() - start
+    assert out.returncode == 124, out
+    assert not marker.exists()
+    assert 1.0 <= elapsed < 3.0
+    assert "timeout after 1s" in out.stderr and "not running touch" in out.stderr
+
+
+def test_deadline_beats_a_long_attempt_timeout():
+    with full_backlog() as port:
+        start = time.monotonic()
+        out = run_netdiag("wait", f"127.0.0.1:{port}", "--timeout", "1", "--attempt-timeout", "30")
+        elapsed = time.monotonic() - start
+    assert out.returncode == 124
+    assert elapsed < 2.5
+
+
+def test_runs_cmd_by_exec_and_returns_its_code(tmp_path):
+    with listener() as port:
+        proc = start_wait(
+            f"tcp://127.0.0.1:{port}",
+            "--",
+            "sh",
+            "-c",
+            'echo "pid=$$ args=$1"; exit 7',
+            "sh",
+            "x y",
+        )
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 7, err
+    # exec: the command runs as the very process that was started as netdiag wait
+    assert out == f"pid={proc.pid} args=x y\n"
+
+
+def test_cmd_not_found_is_127():
+    with listener() as port:
+        out = run_netdiag("wait", f"127.0.0.1:{port}", "--", "/nonexistent/cmd")
+    assert out.returncode == 127 and "command not found" in out.stderr
+
+
+def test_all_targets_in_parallel():
+    a, b = closed_port(), closed_port()
+    start = time.monotonic()
+    proc = start_wait(f"127.0.0.1:{a}", f"127.0.0.1:{b}", "--timeout", "10", "--json")
+    t1, _ = delayed_listener(a, 0.6, hold=3)
+    t2, _ = delayed_listener(b, 1.2, hold=3)
+    out, err = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, err
+    assert elapsed < 2.2  # not 0.6 + 1.2 one after the other
+    doc = json.loads(out)
+    assert doc["ready"] is True and doc["timed_out"] is False
+    after = [t["ready_after_ms"] for t in doc["targets"]]
+    assert 500 < after[0] < 1100 and 1100 < after[1] < 1700, after
+    assert all(t["status"] == "ok" for t in doc["targets"])
+    t1.join()
+    t2.join()
+
+
+def test_one_missing_target_times_out_the_whole_wait():
+    with listener() as up:
+        out = run_netdiag(
+            "wait", f"127.0.0.1:{up}", f"127.0.0.1:{closed_port()}", "--timeout", "1", "--json"
+        )
+    assert out.returncode == 124
+    doc = json.loads(out.stdout)
+    assert [t["ready"] for t in doc["targets"]] == [True, False]
+    assert doc["targets"][1]["status"] == "refused"
+
+
+def test_invert_waits_until_gone():
+    port = closed_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+    proc = start_wait(f"tcp://127.0.0.1:{port}", "--invert", "--timeout", "10")
+    time.sleep(0.8)
+    assert proc.poll() is None  # still there: still waiting
+    srv.close()
+    closed_at = time.monotonic()
+    done = exited_at(proc)
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert done - closed_at < 0.5
+    assert "gone after" in err
+
+
+def test_invert_times_out_while_still_there(tmp_path):
+    marker = tmp_path / "ran"
+    with listener() as port:
+        out = run_netdiag(
+            "wait", f"127.0.0.1:{port}", "--invert", "--timeout", "0.6", "--", "touch", str(marker)
+        )
+    assert out.returncode == 124 and not marker.exists()
+    assert "still there" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--timeout", "1"],
+        ["127.0.0.1:1", "--"],
+        ["127.0.0.1:1", "--timeout", "soon"],
+        ["127.0.0.1:1", "--interval", "0"],
+        ["nohost"],
+    ],
+)
+def test_usage_errors_exit_2(args):
+    out = run_netdiag("wait", *args)
+    assert out.returncode == 2, out
+    assert out.stderr.startswith("netdiag wait: error:") and "Traceback" not in out.stderr
+
+
+def test_json_on_stdout_progress_on_stderr():
+    with listener() as port:
+        out = run_netdiag("wait", f"127.0.0.1:{port}", "--json")
+    assert out.returncode == 0
+    doc = json.loads(out.stdout)
+    assert doc["targets"][0]["attempts"] == 1 and doc["invert"] is False
+    assert "ready after" in out.stderr
+    quiet = run_netdiag("wait", f"127.0.0.1:{closed_port()}", "-q", "--timeout", "0.3")
+    assert quiet.returncode == 124 and quiet.stderr.count("\n") == 1  # only the timeout line
+
+
+def test_json_is_flushed_before_exec():
+    with listener() as port:
+        out = run_netdiag(
+            "wait", f"127.0.0.1:{port}", "--json", "--", sys.executable, "-c", "print('cmd')"
+        )
+    assert out.returncode == 0
+    doc_text, _, rest = out.stdout.rpartition("}\n")
+    assert json.loads(doc_text + "}")["ready"] is True and rest == "cmd\n"
+
+
+def test_waits_for_a_name_to_appear(tmp_path):
+    """Docker's DNS knows a service only once its container runs: wait for dns:// too."""
+    from tests.health_peers import resolver_env
+    from tests.support.mini_dns import MiniDns
+
+    with MiniDns("127.0.0.1", 0, {}) as dns:
+        proc = subprocess.Popen(
+            [*NETDIAG, "wait", "dns://late.test", "--timeout", "10"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **resolver_env(tmp_path, dns.port)},
+        )
+        time.sleep(0.8)
+        assert proc.poll() is None
+        dns.records[("late.test.", "A")] = ["127.0.0.1"]
+        added = time.monotonic()
+        done = exited_at(proc)
+        _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert done - added < 0.5
+    assert "dns_failed" in err and "resolves to 127.0.0.1" in err
+
+
+@pytest.mark.slow
+def test_waits_for_a_real_mariadb_greeting(tmp_path):
+    from tests.support.servers import have, start_mariadb
+
+    if not have("mariadbd", "mariadb-install-db", "mariadb"):
+        pytest.skip("needs mariadb-server")
+    port = closed_port()
+    marker = tmp_path / "started"
+    proc = start_wait(f"mysql://127.0.0.1:{port}", "--timeout", "90", "--", "touch", str(marker))
+    time.sleep(0.5)
+    assert proc.poll() is None and not marker.exists()
+    # the last --port wins: mariadbd listens where netdiag is already waiting
+    with start_mariadb(extra_args=(f"--port={port}",)):
+        ready = time.monotonic()
+        done = exited_at(proc, limit=30)
+        _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert marker.exists()
+    assert done - ready < 0.5
+    assert "MariaDB" in err
