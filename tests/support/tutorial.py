@@ -6,6 +6,7 @@ from scripts/build-images (offline: debootstrap + docker import, cached).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -14,13 +15,18 @@ from pathlib import Path
 from tests.support.docker_engine import docker, unique
 
 REPO = Path(__file__).resolve().parents[2]
-NETDIAG_IMAGE = "netdiag:dev"
+NETDIAG_IMAGE = os.environ.get("NETDIAG_IMAGE", "netdiag:dev")
 MARIADB_IMAGE = "netdiag-mariadb:dev"
+DB_PASSWORD = "e2e-Secret-7f3c91"  # searched for in every output
+# Like the official mysql image's MYSQL_DATABASE/MYSQL_USER: a database and a user for any host,
+# created at start-up (without a user for the client's host MariaDB answers 1130).
 MARIADB_CMD = (
     "mkdir -p /run/mysqld && chown mysql /run/mysqld && "
-    "exec mariadbd --user=mysql --bind-address=0.0.0.0"
+    "printf '%s\\n' \"CREATE DATABASE IF NOT EXISTS todos;\" "
+    f"\"CREATE USER IF NOT EXISTS 'todo'@'%' IDENTIFIED BY '{DB_PASSWORD}';\" "
+    "\"GRANT ALL ON todos.* TO 'todo'@'%';\" > /tmp/init.sql && "
+    "exec mariadbd --user=mysql --bind-address=0.0.0.0 --init-file=/tmp/init.sql"
 )
-DB_PASSWORD = "e2e-Secret-7f3c91"  # searched for in every output
 
 
 def build_images() -> None:
@@ -49,11 +55,8 @@ class TodoApp:
         self.wait_mysql(self.mysql)
         sql(
             self.mysql,
-            "CREATE DATABASE todos; "
             "CREATE TABLE todos.todo_items (id varchar(36), name varchar(255), completed boolean); "
-            "INSERT INTO todos.todo_items VALUES ('1', 'read the seed', 1), ('2', 'run netdiag', 0); "
-            f"CREATE USER 'todo'@'%' IDENTIFIED BY '{DB_PASSWORD}'; "
-            "GRANT ALL ON todos.* TO 'todo'@'%';",
+            "INSERT INTO todos.todo_items VALUES ('1', 'read the seed', 1), ('2', 'run netdiag', 0);",
         )
 
     def start_mysql(self, name: str, aliases: tuple[str, ...] = ("mysql",)) -> None:
