@@ -24,3 +24,31 @@ def positive_float(text: str) -> float:
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
     return value
+
+
+def add_timing_options(
+    parser: argparse.ArgumentParser,
+    timeout: float,
+    deadline: float,
+    per: str = "attempt",
+    set_defaults: bool = True,
+) -> None:
+    """``--timeout S`` (per step) and ``--deadline S`` (whole command), shared by every command.
+
+    With ``set_defaults=False`` the options default to None so the caller can tell "not given"
+    (a checks file's own timeouts then apply); the help still shows the effective defaults.
+    """
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=timeout if set_defaults else None,
+        metavar="S",
+        help=f"seconds per {per} (default {timeout:g})",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=deadline if set_defaults else None,
+        metavar="S",
+        help=f"seconds for the whole command (default {deadline:g})",
+    )

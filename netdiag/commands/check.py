@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import ArgumentParser, add_timing_options
 from netdiag.errors import NetdiagError, UsageError
 
 USAGE_EXIT = 1
@@ -28,14 +28,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="print only checks that fail")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
-    p.add_argument(
-        "--timeout", type=positive_float, help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})"
-    )
-    p.add_argument(
-        "--deadline",
-        type=positive_float,
-        help=f"seconds for the whole run (default {DEFAULT_DEADLINE:g})",
-    )
+    add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, set_defaults=False)
     return p
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import ArgumentParser, add_timing_options
 from netdiag.errors import UsageError
 from netdiag.targets import Target, parse_target
 
@@ -32,18 +32,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("target", nargs="?", metavar="NAME|TARGET", help="e.g. mysql or mysql://db")
     p.add_argument("--table", help="also check that this table exists (in MYSQL_DB)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds per step (default {DEFAULT_TIMEOUT:g})",
-    )
-    p.add_argument(
-        "--deadline",
-        type=positive_float,
-        default=DEFAULT_DEADLINE,
-        help=f"seconds for everything (default {DEFAULT_DEADLINE:g})",
-    )
+    add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="step")
     return p
 
 

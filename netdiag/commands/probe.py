@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import ArgumentParser, add_timing_options
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
 from netdiag.probes.base import ProbeOptions
@@ -30,18 +30,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds per attempt (default {DEFAULT_TIMEOUT:g})",
-    )
-    p.add_argument(
-        "--deadline",
-        type=positive_float,
-        default=DEFAULT_DEADLINE,
-        help=f"seconds for the whole command (default {DEFAULT_DEADLINE:g})",
-    )
+    add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE)
     p.add_argument("--source", metavar="ADDR", help="local address to connect from")
     mysql = p.add_argument_group("mysql")
     mysql.add_argument("--user", help="log in as USER (default $MYSQL_USER)")

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import ArgumentParser, add_timing_options, positive_float
 from netdiag.deadline import Deadline
 from netdiag.discovery import attached as local
 from netdiag.discovery import peers as peerchecks
@@ -117,20 +117,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--ports", metavar="LIST", help="ports to test, e.g. 80,443,3306 or 8000-8010")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=1.0,
-        metavar="S",
-        help="per-step timeout (connect, DNS query, probe); default 1",
-    )
-    p.add_argument(
-        "--deadline",
-        type=positive_float,
-        default=30.0,
-        metavar="S",
-        help="global deadline for the whole scan; default 30",
-    )
+    add_timing_options(p, 1.0, 30.0, per="step (connect, DNS query, probe)")
     p.add_argument("--no-docker", action="store_true", help="do not use the Docker API")
     p.add_argument(
         "--rate",
