@@ -147,3 +147,13 @@ def test_analyse_verdicts():
 def test_analyse_stopped_without_own_container(state):
     v = analyse("mysql", [h("db", "a", state)], None, [])
     assert not v.ok and state in v.summary
+
+
+def test_analyse_names_every_network_when_several_projects_hold_the_name():
+    holders = [h("db", "shop"), h("mysql1", "todo-app")]
+    v = analyse("mysql", holders, "web", ["frontend"])
+    assert not v.ok
+    assert "mysql is held by db on shop, mysql1 on todo-app" in v.summary
+    assert v.fix is not None
+    assert v.fix.startswith("docker network connect shop web")
+    assert "docker network connect todo-app web" in v.fix

@@ -100,11 +100,23 @@ def analyse(
         if not shared_running:
             if running:
                 h = running[0]
+                ours = _names(own_networks) or "no network"
+                if len({r.network for r in running}) == 1:
+                    return Verdict(
+                        False,
+                        f"{own} and {name} share no network ({name} is container {h.container} "
+                        f"on {h.network}; {own} is on {ours})",
+                        f"docker network connect {h.network} {own}",
+                    )
+                # Several projects may each have their own "mysql": name them all, let the
+                # user pick the one that belongs to this app.
+                where = _names([f"{r.container} on {r.network}" for r in running])
+                options = [f"docker network connect {r.network} {own}" for r in running]
                 return Verdict(
                     False,
-                    f"{own} and {name} share no network ({name} is container {h.container} on "
-                    f"{h.network}; {own} is on {_names(own_networks) or 'no network'})",
-                    f"docker network connect {h.network} {own}",
+                    f"{own} and {name} share no network ({name} is held by {where}; {own} is "
+                    f"on {ours})",
+                    f"{options[0]}  (or, for another of them: {' / '.join(options[1:])})",
                 )
             h = holders[0]
             return Verdict(
