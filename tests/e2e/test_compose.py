@@ -71,7 +71,8 @@ def project(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     build_images()
     if docker("run", "--rm", IMAGE, "check", "-h", check=False).returncode != 0:
         pytest.skip(f"{IMAGE} has no `netdiag check` yet")
-    shutil.copy(EXAMPLE / "compose.yaml", tmp_path)
+    for f in ("compose.yaml", "netdiag-checks.toml"):
+        shutil.copy(EXAMPLE / f, tmp_path)
     for f in OVERRIDE.iterdir():
         shutil.copy(f, tmp_path)
     (tmp_path / "secrets").mkdir()
@@ -120,8 +121,13 @@ def test_compose_up_app_starts_after_netdiag_healthcheck(project: tuple[Path, st
     assert health["Status"] == "healthy"
     first_ok = min(parse_time(h["End"]) for h in health["Log"] if h["ExitCode"] == 0)
     assert parse_time(state["StartedAt"]) >= first_ok
+    # what the health check checks: one holder of the name, and the app's login
+    r = docker("exec", ready, "netdiag", "check", "-f", "/etc/netdiag/checks.toml", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS mysql-name" in r.stdout and "PASS todo-login" in r.stdout
+    assert "logged in as todo" in r.stdout
     # the check's output lands in docker inspect: the password must not
-    everything = logs.stdout + logs.stderr + json.dumps(health) + up.stdout + up.stderr
+    everything = logs.stdout + logs.stderr + json.dumps(health) + up.stdout + up.stderr + r.stdout
     assert PASSWORD not in everything
     # the health check really tracks the database: stop it and the next check fails
     docker("stop", "-t", "2", mysql)
