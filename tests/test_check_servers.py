@@ -156,3 +156,21 @@ def test_bare_mysql_means_mysql_host(mariadb):
     assert "MariaDB" in out.stdout
     missing = run_netdiag("check", "mysql", env={"MYSQL_HOST": ""})
     assert missing.returncode == 1 and "MYSQL_HOST" in missing.stderr
+
+
+def test_check_uses_the_apps_mysql_environment(tmp_path, mariadb):
+    """Like probe: MYSQL_USER/MYSQL_PASSWORD_FILE/MYSQL_DB turn a mysql target into a login."""
+    secret = tmp_path / "pw"
+    secret.write_text(TODO_PASSWORD + "\n")
+    env = {"MYSQL_USER": TODO_USER, "MYSQL_PASSWORD_FILE": str(secret), "MYSQL_DB": TODO_DB}
+    good = run_netdiag("check", "--json", mariadb.url, env=env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    facts = json.loads(good.stdout)["checks"][0]["results"][0]["facts"]
+    assert facts["user"] == TODO_USER and facts["database"] == TODO_DB
+    secret.write_text("not-the-password\n")
+    bad = run_netdiag("check", mariadb.url, env=env)
+    assert bad.returncode == 1
+    assert "1045" in bad.stdout
+    assert TODO_PASSWORD not in good.stdout + good.stderr + bad.stdout + bad.stderr
+    plain = run_netdiag("check", mariadb.url)  # no MYSQL_USER: the greeting is enough
+    assert plain.returncode == 0, plain.stdout

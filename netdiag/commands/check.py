@@ -8,9 +8,14 @@ Kept light: a HEALTHCHECK runs this every few seconds. See docs/healthchecks.md.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from netdiag.args import ArgumentParser, add_timing_options
 from netdiag.errors import NetdiagError, UsageError
+
+if TYPE_CHECKING:
+    from netdiag.checks.spec import Check
+    from netdiag.targets import Target
 
 USAGE_EXIT = 1
 INTERNAL_EXIT = 1
@@ -32,7 +37,7 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def app_target(text: str):
+def app_target(text: str) -> Target:
     """A target URL; bare ``mysql`` means the app's $MYSQL_HOST (as in ``netdiag probe``)."""
     if text.strip().lower() in ("mysql", "mysql://"):
         from netdiag.commands.probe import expand_target
@@ -43,8 +48,25 @@ def app_target(text: str):
     return parse_target(text)
 
 
-def _run(argv: list[str]) -> int:
+def command_line_check(target: Target) -> Check:
+    """A TARGET argument as a check; MySQL logs in as the app does when $MYSQL_USER is set.
+
+    That is what ``netdiag probe`` does with the same environment, so a HEALTHCHECK given the
+    app's MYSQL_USER / MYSQL_PASSWORD(_FILE) / MYSQL_DB checks the app's own login.
+    """
     from netdiag.checks.spec import Check
+
+    if target.scheme == "mysql":
+        from netdiag.secrets import env_value
+
+        user = target.user or env_value("MYSQL_USER")
+        if user:
+            database = target.path.strip("/") or env_value("MYSQL_DB")
+            return Check(str(target), target, user=user, database=database)
+    return Check(str(target), target)
+
+
+def _run(argv: list[str]) -> int:
 
     args = build_parser().parse_args(argv)
     if not args.targets and not args.file:
@@ -58,9 +80,7 @@ def _run(argv: list[str]) -> int:
         checks += spec.checks
         timeout = spec.timeout or timeout
         deadline_s = spec.deadline or deadline_s
-    for text in args.targets:
-        target = app_target(text)
-        checks.append(Check(str(target), target))
+    checks += [command_line_check(app_target(text)) for text in args.targets]
     timeout = args.timeout or timeout
     deadline_s = args.deadline or deadline_s
 
