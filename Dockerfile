@@ -30,8 +30,11 @@ FROM ${BASE_IMAGE}
 COPY --from=build /opt/netdiag /opt/netdiag
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin netdiag
 ENV PATH=/opt/netdiag/bin:$PATH PYTHONDONTWRITEBYTECODE=1
-# Non-root by default. ARP sweeps and ICMP need NET_RAW: run with --user 0 --cap-add NET_RAW
-# (docs/scan.md); without it scan falls back to TCP connect sweeps and says so.
+# Non-root by default: dig, probe, check, wait, doctor and scan's TCP + ping-socket sweep need no
+# privilege. An ARP sweep (MACs, firewalled peers) needs root with NET_RAW, which Docker grants
+# by default: --user 0. Reading a mounted Docker socket needs its group: --group-add GID.
+# Without NET_RAW scan sweeps by TCP and ICMP ping sockets (its JSON notes say why); see
+# docs/install.md.
 USER netdiag
 ENTRYPOINT ["netdiag"]
 CMD ["self"]
