@@ -271,10 +271,10 @@ def test_real_engine_networks_and_identification(client: d.Docker, docker_lab: D
     assert {"db", "mysql"} <= set(att.aliases)
 
     by_id = d.own_containers(client, cid, [], [], None)
-    by_mac = d.own_containers(client, None, ["192.0.2.99"], [mac.upper()], None)
+    by_mac = d.own_containers(client, None, ["198.51.100.99"], [mac.upper()], None)
     by_ip = d.own_containers(client, None, [ip], [], None)
     by_host = d.own_containers(client, None, [], [], cid[:12])
-    nobody = d.own_containers(client, None, ["192.0.2.99"], ["02:00:00:00:00:99"], "vm")
+    nobody = d.own_containers(client, None, ["198.51.100.99"], ["02:00:00:00:00:99"], "vm")
     for ident, method in [
         (by_id, "container_id"),
         (by_mac, "mac"),
