@@ -12,7 +12,7 @@ import ipaddress
 import time
 from dataclasses import dataclass, field
 
-from netdiag.dns.lookup import LookupFailure, _ask, resolve
+from netdiag.dns.lookup import LookupFailure, ask, resolve
 from netdiag.dns.resolvconf import ResolvConf
 
 
@@ -40,7 +40,7 @@ def ptr(address: str, conf: ResolvConf, timeout: float) -> tuple[list[str], str 
     import dns.reversename
 
     qname = dns.reversename.from_address(address).to_text()
-    reply, _ = _ask(qname, "PTR", quick_conf(conf, timeout), time.monotonic() + timeout)
+    reply, _ = ask(qname, "PTR", quick_conf(conf, timeout), time.monotonic() + timeout)
     if reply is None:
         return [], "no_reply"
     if reply.rcode() == 3:

@@ -75,7 +75,7 @@ def _query(qname: str, rdtype: str, server: tuple[str, int], timeout: float):
     return reply
 
 
-def _ask(qname: str, rdtype: str, conf: ResolvConf, deadline: float):
+def ask(qname: str, rdtype: str, conf: ResolvConf, deadline: float):
     """The first reply from any nameserver, trying each ``attempts`` times; None if none replied."""
     import dns.exception
 
@@ -116,7 +116,7 @@ def resolve(
         answered_by: tuple[str, int] | None = None
         rcodes: list[int] = []
         for rdtype in families:
-            reply, server = _ask(qname, rdtype, conf, deadline)
+            reply, server = ask(qname, rdtype, conf, deadline)
             if reply is None:
                 continue
             answered_by = answered_by or server
