@@ -9,8 +9,12 @@ from __future__ import annotations
 import ipaddress
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from netdiag.dns.resolvconf import ResolvConf, load
+
+if TYPE_CHECKING:
+    import dns.message
 
 HOSTS_PATH = "/etc/hosts"
 
@@ -63,7 +67,7 @@ def candidates(name: str, conf: ResolvConf) -> list[str]:
     return [*searched, f"{name}."]
 
 
-def _query(qname: str, rdtype: str, server: tuple[str, int], timeout: float):
+def _query(qname: str, rdtype: str, server: tuple[str, int], timeout: float) -> dns.message.Message:
     import dns.message
     import dns.query
     import dns.rdatatype
@@ -75,7 +79,9 @@ def _query(qname: str, rdtype: str, server: tuple[str, int], timeout: float):
     return reply
 
 
-def ask(qname: str, rdtype: str, conf: ResolvConf, deadline: float):
+def ask(
+    qname: str, rdtype: str, conf: ResolvConf, deadline: float
+) -> tuple[dns.message.Message | None, tuple[str, int] | None]:
     """The first reply from any nameserver, trying each ``attempts`` times; None if none replied."""
     import dns.exception
 
