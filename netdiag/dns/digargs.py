@@ -9,7 +9,7 @@ dig's own stderr lines and exit code.
 from __future__ import annotations
 
 import copy
-import ipaddress
+import socket
 
 import dns.rdataclass
 import dns.rdatatype
@@ -135,28 +135,33 @@ class DigOptions:
         return self.timeout or DEFAULT_TIMEOUT
 
 
+def is_ip_literal(text: str) -> bool:
+    """An IPv4 or IPv6 address as inet_pton reads it (ipaddress costs start-up time)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+            return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def reverse_name(text: str) -> str:
     """The -x name: ip6.arpa nibbles for IPv6, reversed labels + in-addr.arpa otherwise."""
     try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        addr = None
-    if isinstance(addr, ipaddress.IPv6Address):
-        nibbles = addr.exploded.replace(":", "")[::-1]
-        return ".".join(nibbles) + ".ip6.arpa."
+        packed = socket.inet_pton(socket.AF_INET6, text)
+    except (OSError, ValueError):
+        packed = b""
+    if packed:
+        return ".".join(packed.hex()[::-1]) + ".ip6.arpa."
     labels = [x for x in text.split(".") if x]
     return ".".join(reversed(labels)) + ".in-addr.arpa."
 
 
 def _count_addresses(server: str, ipv4only: bool) -> int:
     """How many addresses @server stands for (dig's "N servers found"); a name is looked up."""
-    try:
-        ipaddress.ip_address(server)
+    if is_ip_literal(server):
         return 1
-    except ValueError:
-        pass
-    import socket
-
     try:
         infos = socket.getaddrinfo(server, 53, type=socket.SOCK_DGRAM)
     except (OSError, UnicodeError):

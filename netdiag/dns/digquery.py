@@ -6,7 +6,6 @@ Progress lines dig prints while it works (communication errors, the truncation n
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import struct
@@ -23,7 +22,14 @@ import dns.rcode
 import dns.rdataclass
 
 from netdiag.dns import digformat
-from netdiag.dns.digargs import DEFAULT_TIMEOUT, DEFAULT_TRIES, DigExit, DigOptions, Lookup
+from netdiag.dns.digargs import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_TRIES,
+    DigExit,
+    DigOptions,
+    Lookup,
+    is_ip_literal,
+)
 
 if TYPE_CHECKING:
     from netdiag.dns.resolvconf import ResolvConf
@@ -65,10 +71,9 @@ def resolve_server(
     text: str, port: int, ipv4only: bool = False, ipv6only: bool = False
 ) -> list[Server]:
     """@server text -> addresses to try (an IP literal, or the host's getaddrinfo answer)."""
-    try:
-        ipaddress.ip_address(text)
+    if is_ip_literal(text):
         addrs = [text]
-    except ValueError:
+    else:
         try:
             infos = socket.getaddrinfo(text, port, type=socket.SOCK_DGRAM)
         except (OSError, UnicodeError):
