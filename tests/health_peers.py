@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from collections.abc import Callable, Iterator
 
 
 def closed_port() -> int:
@@ -21,12 +17,14 @@ def closed_port() -> int:
 
 
 @contextlib.contextmanager
-def listener(port: int = 0) -> Iterator[int]:
-    """A plain accepting TCP listener on 127.0.0.1 (accepts and closes in a thread)."""
+def _serving(
+    handle: Callable[[socket.socket], None], port: int = 0, backlog: int = 64
+) -> Iterator[int]:
+    """Accept on 127.0.0.1:``port`` in a thread, hand each connection to ``handle``, close it."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
-    srv.listen(64)
+    srv.listen(backlog)
     srv.settimeout(0.1)
     stop = threading.Event()
 
@@ -36,6 +34,8 @@ def listener(port: int = 0) -> Iterator[int]:
                 conn, _ = srv.accept()
             except (TimeoutError, OSError):
                 continue
+            with contextlib.suppress(OSError):
+                handle(conn)
             conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
@@ -46,6 +46,11 @@ def listener(port: int = 0) -> Iterator[int]:
         stop.set()
         thread.join(2)
         srv.close()
+
+
+def listener(port: int = 0) -> contextlib.AbstractContextManager[int]:
+    """A plain accepting TCP listener on 127.0.0.1 (accepts and closes in a thread)."""
+    return _serving(lambda conn: None, port)
 
 
 @contextlib.contextmanager
@@ -70,34 +75,14 @@ def full_backlog() -> Iterator[int]:
         srv.close()
 
 
-@contextlib.contextmanager
-def banner_peer(banner: bytes) -> Iterator[int]:
+def banner_peer(banner: bytes) -> contextlib.AbstractContextManager[int]:
     """A hostile peer for protocol tests: sends ``banner`` to every connection, then closes."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    srv.settimeout(0.1)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except (TimeoutError, OSError):
-                continue
-            with contextlib.suppress(OSError):
-                conn.sendall(banner)
-                time.sleep(0.05)
-            conn.close()
+    def send(conn: socket.socket) -> None:
+        conn.sendall(banner)
+        time.sleep(0.05)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield srv.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        srv.close()
+    return _serving(send, backlog=16)
 
 
 def resolver_env(tmp_path, port: int) -> dict[str, str]:
@@ -105,14 +90,3 @@ def resolver_env(tmp_path, port: int) -> dict[str, str]:
     conf = tmp_path / "resolv.conf"
     conf.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     return {"NETDIAG_RESOLV_CONF": str(conf), "NETDIAG_RESOLVER": f"127.0.0.1#{port}"}
-
-
-def host_python_mounts() -> list[str]:
-    """docker run flags that let a busybox container run this very interpreter read-only."""
-    flags = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro"]
-    if Path("/usr/lib64").is_dir():
-        flags += ["-v", "/usr/lib64:/lib64:ro"]
-    for prefix in sorted({sys.base_prefix, sys.prefix}):
-        if not prefix.startswith("/usr/") and prefix != "/usr":
-            flags += ["-v", f"{prefix}:{prefix}:ro"]
-    return [*flags, "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src"]

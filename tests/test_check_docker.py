@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.health_peers import host_python_mounts
-from tests.support.docker_engine import DockerLab, docker, unique
+from tests.support.docker_engine import DockerLab, docker, host_python_mounts, unique
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.docker]

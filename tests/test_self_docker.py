@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api_proxy import ApiProxy
-from tests.support.docker_engine import DockerLab, docker
+from tests.support.docker_engine import DockerLab, docker, host_python_mounts
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -146,20 +146,9 @@ def test_host_view_lists_daemon_networks(lab_container: dict[str, str]) -> None:
     assert lab_net["local_address"] == lab_net["gateways"][0]  # the network's bridge on the host
 
 
-def _host_python_mounts() -> list[str]:
-    """docker run flags that let a busybox container run this very interpreter read-only."""
-    flags = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro"]
-    if Path("/usr/lib64").is_dir():
-        flags += ["-v", "/usr/lib64:/lib64:ro"]
-    for prefix in sorted({sys.base_prefix, sys.prefix}):
-        if not prefix.startswith("/usr/") and prefix != "/usr":
-            flags += ["-v", f"{prefix}:{prefix}:ro"]
-    return [*flags, "-v", f"{ROOT}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src"]
-
-
 def run_in_container(lab: DockerLab, net: str, *args: str, socket: bool) -> tuple[str, str, str]:
     """Run netdiag self as a container's own process; returns (name, exit code, stdout)."""
-    extra = _host_python_mounts()
+    extra = host_python_mounts()
     if socket:
         extra += ["-v", "/var/run/docker.sock:/var/run/docker.sock:ro"]
     command = (sys.executable, "-m", "netdiag", "self", *args)

@@ -10,6 +10,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 DOCKERD_LOG = Path("/tmp/netdiag-dockerd.log")
 LOCK = Path("/tmp/netdiag-dockerd.lock")
 BUSYBOX_IMAGE = "netdiag-test-busybox:1"
+REPO = Path(__file__).resolve().parents[2]
 PREFIX = "ndtest"  # every docker object the tests create is named ndtest-...
 
 
@@ -90,6 +92,17 @@ def ensure_busybox_image() -> str:
         )
         tar.wait()
     return BUSYBOX_IMAGE
+
+
+def host_python_mounts() -> list[str]:
+    """docker run flags that let a busybox container run this very interpreter read-only."""
+    flags = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro"]
+    if Path("/usr/lib64").is_dir():
+        flags += ["-v", "/usr/lib64:/lib64:ro"]
+    for prefix in sorted({sys.base_prefix, sys.prefix}):
+        if not prefix.startswith("/usr/") and prefix != "/usr":
+            flags += ["-v", f"{prefix}:{prefix}:ro"]
+    return [*flags, "-v", f"{REPO}:/src:ro", "-e", "PYTHONPATH=/src", "-w", "/src"]
 
 
 def unique(kind: str) -> str:
