@@ -1,8 +1,9 @@
 """Entry point: pick the command, run it, turn failures into one line and an exit code.
 
 Each command lives in ``netdiag.commands.<name>`` and exposes ``main(argv) -> int``; it may set
-``USAGE_EXIT`` (default 2) and ``INTERNAL_EXIT`` (default 1). Modules are imported only when
-their command runs, so ``netdiag dig`` never pays for scapy or docker.
+``USAGE_EXIT`` (default 2), ``INTERNAL_EXIT`` (default 1) and ``INTERRUPT_EXIT`` (default 130).
+Modules are imported only when their command runs, so ``netdiag dig`` never pays for scapy or
+docker.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return internal_exit
     except KeyboardInterrupt:
         print(f"netdiag {name}: interrupted", file=sys.stderr)
-        return 130
+        return getattr(module, "INTERRUPT_EXIT", 130)
     except BrokenPipeError:
         return internal_exit
     except Exception as exc:  # the last line of defence: one line, never a traceback

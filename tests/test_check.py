@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -390,3 +392,18 @@ def test_structured_garbage_is_rejected_cleanly(table):
     except SpecError as exc:
         message = str(exc)
         assert message.startswith("f.toml:"), message
+
+
+def test_interrupt_exits_1_not_130():
+    """^C during a check (e.g. docker stop while the HEALTHCHECK runs) still exits 0 or 1."""
+    with full_backlog() as stuck:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "netdiag", "check", "--timeout", "20", "--deadline", "30",
+             f"tcp://127.0.0.1:{stuck}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, (out, err)
+    assert "interrupted" in err and "Traceback" not in err

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 USAGE_EXIT = 1
 INTERNAL_EXIT = 1
+INTERRUPT_EXIT = 1  # never 2, never 130: Docker reads anything but 0/1 as "reserved"
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 10.0
 
@@ -116,20 +117,5 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Run the check; map every way out (usage, -h, errors, ^C) to 0 or 1."""
-    try:
-        return _run(argv)
-    except SystemExit as exc:  # argparse's -h/--help
-        return 0 if exc.code in (0, None) else 1
-    except UsageError as exc:
-        print(f"netdiag check: error: {exc}", file=sys.stderr)
-        return USAGE_EXIT
-    except NetdiagError as exc:
-        print(f"netdiag check: {exc}", file=sys.stderr)
-        return INTERNAL_EXIT
-    except KeyboardInterrupt:
-        print("netdiag check: interrupted", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        print(f"netdiag check: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return INTERNAL_EXIT
+    """Run the check; the CLI maps usage errors, failures and ^C to 1 (the constants above)."""
+    return _run(argv)
