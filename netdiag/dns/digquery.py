@@ -6,11 +6,12 @@ Progress lines dig prints while it works (communication errors, the truncation n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import dns.edns
@@ -165,27 +166,33 @@ def _family(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
+@contextlib.contextmanager
+def _socket_errors() -> Iterator[None]:
+    """Socket errors as one failed try, worded as dig prints them."""
+    try:
+        yield
+    except TimeoutError:
+        raise _TryFailed("timed out") from None
+    except ConnectionRefusedError:
+        raise _TryFailed("connection refused", refused=True) from None
+    except OSError as exc:
+        raise _TryFailed(exc.strerror or str(exc)) from None
+
+
 def _udp(wire: bytes, qid: int, server: Server, timeout: float) -> tuple[bytes, float]:
-    with socket.socket(_family(server.address), socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect((server.address, server.port))
-            started = time.monotonic()
-            sock.send(wire)
-            deadline = started + timeout
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise _TryFailed("timed out")
-                sock.settimeout(left)
-                data = sock.recv(MAX_UDP)
-                if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid and data[2] & 0x80:
-                    return data, started
-        except TimeoutError:
-            raise _TryFailed("timed out") from None
-        except ConnectionRefusedError:
-            raise _TryFailed("connection refused", refused=True) from None
-        except OSError as exc:
-            raise _TryFailed(exc.strerror or str(exc)) from None
+    with socket.socket(_family(server.address), socket.SOCK_DGRAM) as sock, _socket_errors():
+        sock.connect((server.address, server.port))
+        started = time.monotonic()
+        sock.send(wire)
+        deadline = started + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _TryFailed("timed out")
+            sock.settimeout(left)
+            data = sock.recv(MAX_UDP)
+            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid and data[2] & 0x80:
+                return data, started
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
@@ -204,20 +211,13 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
 
 def _tcp(wire: bytes, server: Server, timeout: float) -> tuple[bytes, float]:
     deadline = time.monotonic() + timeout
-    with socket.socket(_family(server.address), socket.SOCK_STREAM) as sock:
-        try:
-            sock.settimeout(timeout)
-            sock.connect((server.address, server.port))
-            started = time.monotonic()
-            sock.sendall(struct.pack("!H", len(wire)) + wire)
-            (length,) = struct.unpack("!H", _recv_exact(sock, 2, deadline))
-            return _recv_exact(sock, length, deadline), started
-        except TimeoutError:
-            raise _TryFailed("timed out") from None
-        except ConnectionRefusedError:
-            raise _TryFailed("connection refused", refused=True) from None
-        except OSError as exc:
-            raise _TryFailed(exc.strerror or str(exc)) from None
+    with socket.socket(_family(server.address), socket.SOCK_STREAM) as sock, _socket_errors():
+        sock.settimeout(timeout)
+        sock.connect((server.address, server.port))
+        started = time.monotonic()
+        sock.sendall(struct.pack("!H", len(wire)) + wire)
+        (length,) = struct.unpack("!H", _recv_exact(sock, 2, deadline))
+        return _recv_exact(sock, length, deadline), started
 
 
 def _mixed_classes(message: dns.message.Message) -> bool:
