@@ -1,7 +1,9 @@
 """Entry point: pick the command, run it, turn failures into one line and an exit code.
 
 Each command lives in ``netdiag.commands.<name>`` and exposes ``main(argv) -> int``; it may set
-``USAGE_EXIT`` (default 2), ``INTERNAL_EXIT`` (default 1) and ``INTERRUPT_EXIT`` (default 130).
+``USAGE_EXIT`` (default 2), ``FAILURE_EXIT`` for a NetdiagError such as an unreadable file
+(default 1), ``INTERNAL_EXIT`` for a bug in netdiag (default 3: one line, the traceback on
+stderr with ``NETDIAG_DEBUG=1``) and ``INTERRUPT_EXIT`` (default 130).
 Modules are imported only when their command runs, so ``netdiag dig`` never pays for scapy or
 docker.
 """
@@ -9,6 +11,7 @@ docker.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from netdiag import __version__
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"netdiag {name}: cannot load command: {exc}", file=sys.stderr)
         return 1
     usage_exit = getattr(module, "USAGE_EXIT", 2)
-    internal_exit = getattr(module, "INTERNAL_EXIT", 1)
+    failure_exit = getattr(module, "FAILURE_EXIT", 1)
+    internal_exit = getattr(module, "INTERNAL_EXIT", 3)
     try:
         return module.main(rest)
     except UsageError as exc:
@@ -61,12 +65,20 @@ def main(argv: list[str] | None = None) -> int:
         return usage_exit
     except NetdiagError as exc:
         print(f"netdiag {name}: {exc}", file=sys.stderr)
-        return internal_exit
+        return failure_exit
     except KeyboardInterrupt:
         print(f"netdiag {name}: interrupted", file=sys.stderr)
         return getattr(module, "INTERRUPT_EXIT", 130)
     except BrokenPipeError:
-        return internal_exit
+        return failure_exit
     except Exception as exc:  # the last line of defence: one line, never a traceback
-        print(f"netdiag {name}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("NETDIAG_DEBUG") == "1":
+            import traceback
+
+            traceback.print_exc()
+        print(
+            f"netdiag {name}: internal error (a bug in netdiag; NETDIAG_DEBUG=1 shows where): "
+            f"{type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
         return internal_exit

@@ -6,8 +6,14 @@ import dataclasses
 import enum
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
+
+from netdiag import __version__
+
+ENVELOPE_KEYS = ("schema", "command", "version", "ok", "elapsed_ms")
+SCHEMA_REVISION = 1
 
 
 def _default(obj: Any) -> Any:
@@ -30,6 +36,38 @@ def print_json(doc: Any, out: TextIO | None = None) -> None:
     """Write one JSON document to stdout (or ``out``)."""
     stream = out or sys.stdout
     stream.write(dumps(doc) + "\n")
+
+
+def envelope(
+    command: str, ok: bool, elapsed_ms: float, payload: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The one JSON document shape: the envelope keys first, then the command's payload.
+
+    ``schema`` is ``netdiag.<command>/<revision>``, described by docs/schemas/<command>.json.
+    """
+    clash = set(ENVELOPE_KEYS) & set(payload)
+    if clash:
+        raise ValueError(f"payload of {command} reuses envelope keys: {sorted(clash)}")
+    doc: dict[str, Any] = {
+        "schema": f"netdiag.{command}/{SCHEMA_REVISION}",
+        "command": command,
+        "version": __version__,
+        "ok": bool(ok),
+        "elapsed_ms": round(elapsed_ms, 3),
+    }
+    doc.update(payload)
+    return doc
+
+
+def print_document(
+    command: str,
+    ok: bool,
+    payload: Mapping[str, Any],
+    started: float,
+    out: TextIO | None = None,
+) -> None:
+    """Write a command's one JSON document; ``started`` is its ``time.monotonic()`` at start."""
+    print_json(envelope(command, ok, (time.monotonic() - started) * 1000, payload), out)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:

@@ -1,5 +1,7 @@
 """The dispatcher: help, unknown commands, one-line failures."""
 
+import pytest
+
 from tests.conftest import run_netdiag
 
 
@@ -24,3 +26,31 @@ def test_unknown_command() -> None:
 def test_version() -> None:
     r = run_netdiag("--version")
     assert r.returncode == 0 and r.stdout.startswith("netdiag ")
+
+
+def test_internal_error_is_one_line_exit_3(monkeypatch, capsys) -> None:
+    from netdiag import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "boom", ("tests.support.boom_command", "a bug"))
+    monkeypatch.delenv("NETDIAG_DEBUG", raising=False)
+    assert cli.main(["boom", "x"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "RuntimeError: boom: x" in err
+    assert "Traceback" not in err
+
+    monkeypatch.setenv("NETDIAG_DEBUG", "1")
+    assert cli.main(["boom", "y"]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.rstrip().endswith("boom: y")
+
+
+def test_envelope_keys_come_first() -> None:
+    from netdiag import __version__
+    from netdiag.report import ENVELOPE_KEYS, envelope
+
+    doc = envelope("probe", True, 12.3456, {"results": []})
+    assert list(doc)[:5] == list(ENVELOPE_KEYS)
+    assert doc["schema"] == "netdiag.probe/1" and doc["version"] == __version__
+    assert doc["elapsed_ms"] == 12.346 and doc["results"] == []
+    with pytest.raises(ValueError):
+        envelope("probe", True, 1.0, {"ok": 1})

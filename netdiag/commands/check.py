@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from netdiag.targets import Target
 
 USAGE_EXIT = 1
-INTERNAL_EXIT = 1
+FAILURE_EXIT = 1
+INTERNAL_EXIT = 1  # check never exits 3 either: HEALTHCHECK reads 0/1 only
 INTERRUPT_EXIT = 1  # never 2, never 130: Docker reads anything but 0/1 as "reserved"
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 10.0

@@ -13,6 +13,7 @@ from netdiag.dns import digformat
 from netdiag.dns.digargs import DigExit, DigParser, Lookup, is_batch_skip, split_batch_line
 
 USAGE_EXIT = 1
+FAILURE_EXIT = 10
 INTERNAL_EXIT = 10
 BATCH_EXIT = 8
 NO_REPLY_EXIT = 9

@@ -16,7 +16,6 @@ from netdiag.errors import UsageError
 from netdiag.targets import Target, parse_target
 
 USAGE_EXIT = 2
-INTERNAL_EXIT = 1
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 30.0
 MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP", "not_checked": "----"}

@@ -16,7 +16,6 @@ from netdiag.report import print_json, render_results_table, results_summary
 from netdiag.targets import Target, parse_target
 
 USAGE_EXIT = 2
-INTERNAL_EXIT = 1
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 10.0
 

@@ -23,7 +23,6 @@ from netdiag.errors import NetdiagError, UsageError
 from netdiag.report import diag, print_json
 
 USAGE_EXIT = 2
-INTERNAL_EXIT = 1
 MAX_PREFIX_WITHOUT_FORCE = 16
 
 

@@ -23,7 +23,6 @@ from netdiag.dns import resolvconf
 from netdiag.errors import NetdiagError
 
 USAGE_EXIT = 2
-INTERNAL_EXIT = 1
 DEADLINE = 10.0
 DNS_TIMEOUT = 2.0
 DOCKER_TIMEOUT = 2.0

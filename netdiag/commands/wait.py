@@ -23,7 +23,6 @@ from netdiag.status import Status
 from netdiag.targets import Target
 
 USAGE_EXIT = 2
-INTERNAL_EXIT = 1
 TIMEOUT_EXIT = 124
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_INTERVAL = 0.25
