@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,39 @@ def http_server():
 
     with start_http() as server:
         yield server
+
+
+# --- a real 3-node Docker Swarm (tests/support/swarm.py) -------------------------------------
+
+
+def artifacts_dir() -> Path:
+    """Where tests leave files for people to look at (screenshots, timings): $NETDIAG_ARTIFACTS
+    or tests/artifacts (git-ignored)."""
+    d = Path(os.environ.get("NETDIAG_ARTIFACTS") or Path(__file__).parent / "artifacts")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def swarm(dockerd: None):
+    """Three dockerd hosts in namespaces joined into one Swarm, the netdiag image loaded on each:
+    brought up once per test run (on first use), torn down at the end even on failure."""
+    import json
+    import shutil
+
+    from tests.support.swarm import running_swarm
+    from tests.support.tutorial import build_images
+
+    if os.geteuid() != 0:
+        pytest.skip("the Swarm lab needs root (namespaces, dockerd)")
+    missing = [
+        p for p in ("ip", "unshare", "iptables", "ethtool", "dockerd") if not shutil.which(p)
+    ]
+    if missing:
+        pytest.skip(f"the Swarm lab needs {', '.join(missing)} (installed by scripts/test)")
+    build_images()
+    record = artifacts_dir() / "swarm-timings.json"
+    with running_swarm() as lab:
+        record.write_text(json.dumps({"bringup_seconds": lab.bringup_seconds, **lab.timings}))
+        yield lab
+    record.write_text(json.dumps({"bringup_seconds": lab.bringup_seconds, **lab.timings}) + "\n")
