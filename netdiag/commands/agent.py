@@ -1,0 +1,194 @@
+"""``netdiag agent``: one per node (a Swarm global service); probes every peer agent each round.
+
+Serves /ping, /metrics, /api/v1/local, /api/v1/mesh and the heatmap page on one port (default
+8099, UDP echo on the same number). Runs until SIGTERM/SIGINT, then exits 0; ``--once`` runs
+one round, prints its JSON document and exits 0 when every peer and target is up, else 1.
+Exit 2 on usage errors, 1 when the port cannot be bound. See docs/mesh.md.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from netdiag.args import ArgumentParser, positive_float
+from netdiag.errors import UsageError
+
+USAGE_EXIT = 2
+DEFAULT_PORT = 8099
+DEFAULT_INTERVAL = 10.0
+DEFAULT_TIMEOUT = 1.0
+MIN_INTERVAL = 0.5
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``ADDR:PORT``, ``[V6]:PORT``, ``:PORT`` or ``PORT`` -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise UsageError(f"--listen {text!r}: write [ADDR]:PORT")
+    elif text.isdigit():
+        host, port = "0.0.0.0", text
+    else:
+        host, _, port = text.rpartition(":")
+        host = host or "0.0.0.0"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--listen {text!r}: port must be 1-65535")
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--listen {text!r}: the address must be an IP address") from None
+    return host, int(port)
+
+
+def build_parser() -> ArgumentParser:
+    service = os.environ.get("NETDIAG_SERVICE") or "netdiag"
+    p = ArgumentParser(
+        prog="netdiag agent",
+        description="Probe every peer agent found at tasks.<service> each round; serve "
+        "/ping, /metrics, /api/v1/local, /api/v1/mesh and a heatmap page.",
+    )
+    p.add_argument(
+        "--listen",
+        default=f"0.0.0.0:{DEFAULT_PORT}",
+        metavar="ADDR:PORT",
+        help=f"HTTP port, and the UDP echo on the same number (default 0.0.0.0:{DEFAULT_PORT})",
+    )
+    p.add_argument(
+        "--peers",
+        metavar="NAME",
+        help=f"DNS name listing every agent (default tasks.$NETDIAG_SERVICE: tasks.{service})",
+    )
+    p.add_argument(
+        "--service",
+        metavar="NAME",
+        help=f"service name whose lookup is also timed (default $NETDIAG_SERVICE: {service})",
+    )
+    p.add_argument("--node", metavar="NAME", help="this node's name (default $NETDIAG_NODE)")
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=DEFAULT_INTERVAL,
+        metavar="S",
+        help=f"seconds between rounds, +-10%% jitter (default {DEFAULT_INTERVAL:g})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds per step: connect, /ping answer, UDP echoes (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--udp-packets",
+        type=int,
+        default=5,
+        metavar="N",
+        help="UDP echo packets per peer and round, 0 to 50 (default 5)",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also probe URL every round (repeatable), e.g. mysql://mysql",
+    )
+    p.add_argument(
+        "--once", action="store_true", help="run one round, print its JSON document and exit"
+    )
+    mysql = p.add_argument_group("mysql targets (as netdiag probe)")
+    mysql.add_argument("--user", help="log in as USER (default $MYSQL_USER)")
+    mysql.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)",
+    )
+    mysql.add_argument("--database", help="database to use (default $MYSQL_DB)")
+    http = p.add_argument_group("http targets")
+    http.add_argument(
+        "--expect-status", action="append", metavar="CODES", help="accepted statuses, e.g. 2xx"
+    )
+    http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    return p
+
+
+def _settings(args):
+    from netdiag.mesh.agent import AgentSettings
+    from netdiag.mesh.identity import node_name
+    from netdiag.probes.base import ProbeOptions
+    from netdiag.targets import parse_target
+
+    if args.interval < MIN_INTERVAL:
+        raise UsageError(f"--interval must be at least {MIN_INTERVAL:g} s")
+    if not 0 <= args.udp_packets <= 50:
+        raise UsageError("--udp-packets must be 0-50")
+    host, port = parse_listen(args.listen)
+    env_service = (os.environ.get("NETDIAG_SERVICE") or "").strip()
+    peers = args.peers or f"tasks.{env_service or 'netdiag'}"
+    service = args.service or env_service or None
+    if service is None and peers.startswith("tasks."):
+        service = peers[len("tasks.") :]
+    targets = [parse_target(t) for t in args.target]
+    if any(t.scheme == "dns" for t in targets):
+        raise UsageError("dns:// targets are resolve-only: not a --target of the agent")
+    # Per-scheme settings from the same flags and environment as `netdiag probe`.
+    options = ProbeOptions(timeout=args.timeout)
+    schemes = {t.scheme for t in targets}
+    if "mysql" in schemes:
+        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+
+        options.extra[EXTRA_KEY] = MySQLLogin.from_sources(
+            args.user, args.password_file, args.database, None, os.environ
+        )
+    if schemes & {"http", "https"} or args.expect_status:
+        from netdiag.probes.http import EXTRA_KEY as HTTP_KEY
+        from netdiag.probes.http import HTTPSettings, parse_expected
+
+        options.extra[HTTP_KEY] = HTTPSettings(parse_expected(args.expect_status), args.insecure)
+    return AgentSettings(
+        listen_host=host,
+        listen_port=port,
+        node=args.node or node_name(),
+        peers_name=peers,
+        service_name=service,
+        interval=args.interval,
+        timeout=args.timeout,
+        udp_packets=args.udp_packets,
+        targets=targets,
+        probe_options=options,
+    )
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    from netdiag.mesh.agent import Agent
+    from netdiag.mesh.identity import container_id
+
+    agent = Agent(settings, container_id())
+    if args.once:
+        from netdiag.report import print_json
+
+        agent.start(rounds=False)  # this agent answers its own /ping like a running one
+        try:
+            report, _ = agent.run_round()
+        finally:
+            agent.close()
+        print_json(agent.local_document())
+        return 0 if report.ok else 1
+
+    def stop(signum: int, frame: object) -> None:
+        agent.stop()
+
+    # As PID 1 in a container a signal without a handler is ignored: docker stop would wait.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    agent.start()
+    try:
+        agent.wait()
+    finally:
+        agent.close()
+    return 0
