@@ -120,7 +120,8 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="session")
 def swarm(dockerd: None):
     """Three dockerd hosts in namespaces joined into one Swarm, the netdiag image loaded on each:
-    brought up once per test run (on first use), torn down at the end even on failure."""
+    brought up once per test run (on first use), torn down at the end even on failure.
+    NETDIAG_SWARM_KEEP=1 (while working on these tests) reuses a Swarm left up and leaves it."""
     import json
     import shutil
 
@@ -136,7 +137,7 @@ def swarm(dockerd: None):
         pytest.skip(f"the Swarm lab needs {', '.join(missing)} (installed by scripts/test)")
     build_images()
     record = artifacts_dir() / "swarm-timings.json"
-    with running_swarm() as lab:
+    with running_swarm(keep=os.environ.get("NETDIAG_SWARM_KEEP") == "1") as lab:
         record.write_text(json.dumps({"bringup_seconds": lab.bringup_seconds, **lab.timings}))
         yield lab
     record.write_text(json.dumps({"bringup_seconds": lab.bringup_seconds, **lab.timings}) + "\n")

@@ -214,6 +214,54 @@ class Swarm:
         """Run a host program inside the node's network namespace (its loopback, its iptables)."""
         return _run(self.ns_argv(node, argv), check=check, timeout=timeout, env=env)
 
+    def http_get(self, node: int | str | Node, url: str, timeout: float = 10.0) -> bytes:
+        """GET ``url`` from inside the node's namespace (e.g. ``http://127.0.0.1:PORT/`` for a
+        published port) in a thread of this process; no proxy. Raises OSError/HTTPError."""
+        import urllib.request
+
+        from tests.support.netns_lab import in_netns
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        def get() -> bytes:
+            with opener.open(url, timeout=timeout) as r:
+                return r.read()
+
+        return in_netns(self.node(node).ns, get)
+
+    def browse(
+        self,
+        node: int | str | Node,
+        url: str,
+        screenshot: Path | None = None,
+        settle_ms: int = 3000,
+        window: str = "1000,700",
+    ) -> str:
+        """Load ``url`` in Debian's headless chromium inside the node's namespace; return the
+        DOM after ``settle_ms`` of (virtual) time, so page scripts ran; optionally save a PNG."""
+        with tempfile.TemporaryDirectory(prefix=f"{self.prefix}chromium-") as profile:
+            base = [
+                "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--no-first-run", "--no-proxy-server",
+                "--disable-extensions", "--disable-sync", "--metrics-recording-only",
+                f"--user-data-dir={profile}", f"--window-size={window}",
+            ]  # fmt: skip
+            dom = self.exec_in_node_ns(
+                node, [*base, f"--virtual-time-budget={settle_ms}", "--dump-dom", url], timeout=90
+            ).stdout
+            if screenshot is not None:
+                self.exec_in_node_ns(
+                    node,
+                    [
+                        *base,
+                        f"--virtual-time-budget={settle_ms}",
+                        f"--screenshot={screenshot}",
+                        url,
+                    ],
+                    timeout=90,
+                )
+        return dom
+
     # --- bring-up ----------------------------------------------------------------------------
 
     def start(self) -> Swarm:
@@ -242,6 +290,21 @@ class Swarm:
             file=sys.stderr,
         )
         return self
+
+    def attach(self) -> bool:
+        """Use a Swarm of this prefix that is already up (left by NETDIAG_SWARM_KEEP=1): True
+        when every node answers and is Ready; the image is loaded again only where missing."""
+        try:
+            if self.ready_nodes() != {n.hostname for n in self.nodes}:
+                return False
+        except (subprocess.SubprocessError, OSError):
+            return False
+        self._take_lock()
+        for n in self.nodes:
+            if self.docker(n, "image", "inspect", self.image, check=False).returncode == 0:
+                self._loaded.add((self.image, n.hostname))
+        self.load_image(self.image)
+        return True
 
     def _step(self, name: str, fn: object) -> None:
         t = time.monotonic()
@@ -566,15 +629,19 @@ class Swarm:
 
     # --- teardown ------------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Let go of the lock and leave the Swarm running."""
+        if self._lock_file is not None:
+            self._lock_file.close()  # type: ignore[attr-defined]
+            self._lock_file = None
+
     def stop(self) -> None:
         """Kill the daemons by pid file, every process left in the nodes' namespaces and
         cgroups, delete the namespaces, cgroups and directories: everything by its name."""
         try:
             self._remove_leftovers()
         finally:
-            if self._lock_file is not None:
-                self._lock_file.close()  # type: ignore[attr-defined]
-                self._lock_file = None
+            self.release()
 
     def _remove_leftovers(self) -> None:
         t = time.monotonic()
@@ -693,11 +760,17 @@ def _remove_cgroups(parent: str) -> None:
 
 
 @contextlib.contextmanager
-def running_swarm(**kw: object) -> Iterator[Swarm]:
-    """A started Swarm, stopped on exit even when the body fails."""
+def running_swarm(keep: bool = False, **kw: object) -> Iterator[Swarm]:
+    """A started Swarm, stopped on exit even when the body fails. With ``keep`` (for working on
+    tests: NETDIAG_SWARM_KEEP=1) a Swarm left up by an earlier run is reused and this one is
+    left up; ``Swarm().stop()`` or a run without keep removes it."""
     s = Swarm(**kw)  # type: ignore[arg-type]
-    s.start()
+    if not (keep and s.attach()):
+        s.start()
     try:
         yield s
     finally:
-        s.stop()
+        if keep:
+            s.release()
+        else:
+            s.stop()
