@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.support.artifacts import artifacts_dir
 from tests.support.docker_engine import DockerLab, ensure_dockerd
 
 NETDIAG = [sys.executable, "-m", "netdiag"]
@@ -107,14 +107,6 @@ def http_server():
 
 
 # --- a real 3-node Docker Swarm (tests/support/swarm.py) -------------------------------------
-
-
-def artifacts_dir() -> Path:
-    """Where tests leave files for people to look at (screenshots, timings): $NETDIAG_ARTIFACTS
-    or tests/artifacts (git-ignored)."""
-    d = Path(os.environ.get("NETDIAG_ARTIFACTS") or Path(__file__).parent / "artifacts")
-    d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import artifacts_dir
-from tests.support.swarm import Swarm
+from tests.support.artifacts import artifacts_dir, record
+from tests.support.swarm import Swarm, wait_until
 from tests.support.tutorial import MARIADB_CMD, MARIADB_IMAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.netns]
@@ -38,6 +38,7 @@ TARGET = f"mysql://{DB}"
 TARGET_SHOWN = f"mysql://{DB}:3306"  # as the agents name it: the port made explicit
 CLIENT = "ndm-client"
 NODES = ("node1", "node2", "node3")
+FIGURES = "mesh-swarm-figures.json"
 
 
 # --- reading the agents -----------------------------------------------------------------------
@@ -79,21 +80,6 @@ def mesh_in_client(swarm: Swarm, *args: str) -> tuple[int, str]:
     """``netdiag mesh ARGS`` inside a plain container on the overlay (on node1)."""
     r = swarm.docker(1, "exec", CLIENT, "netdiag", "mesh", *args, check=False, timeout=60)
     return r.returncode, r.stdout
-
-
-def wait_until(cond, timeout: float, what: str, every: float = 0.3):
-    """Poll until ``cond()`` returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-        except OSError as exc:  # an agent restarting: try again
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise AssertionError(f"no {what} within {timeout}s (last: {last!r})")
 
 
 # --- the deployment -----------------------------------------------------------------------------
@@ -346,17 +332,11 @@ def test_vxlan_cut_on_node3_is_seen_named_and_healed(mesh: Swarm) -> None:
     _, back_at = wait_until(lambda: column_and_row("up"), 10 * INTERVAL, "cut healed")
     heal = back_at - healed_at
     wait_until(lambda: all_up(get_json(mesh, "node1", "/api/v1/mesh")), 10 * INTERVAL, "all up")
-    record(detect_s=round(detection, 2), heal_s=round(heal, 2), interval_s=INTERVAL)
+    record(FIGURES, detect_s=round(detection, 2), heal_s=round(heal, 2), interval_s=INTERVAL)
     # The issue's contract: seen within 3 intervals of the fault, and back within 3 of the fix
     # (measured by the agents' own round ends, not by this test's polling).
     assert detection <= 3 * INTERVAL, detection
     assert heal <= 3 * INTERVAL, heal
-
-
-def record(**figures: float) -> None:
-    path = artifacts_dir() / "mesh-swarm-figures.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**old, **figures}, indent=1) + "\n")
 
 
 def test_stopped_agent_is_reported_not_dropped(mesh: Swarm) -> None:
