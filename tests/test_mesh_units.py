@@ -146,7 +146,19 @@ def test_cut_node_whose_report_cannot_be_fetched_is_still_named():
     down = {(1, 3): "timeout", (2, 3): "timeout"}
     found = analyze(matrix(cluster(3, down=down, unreachable={3: "timeout"})))
     assert len(found) == 1 and found[0].nodes == ["node3"]
-    assert "4789/udp" in found[0].message and "report could not be fetched" in found[0].message
+    assert found[0].message == (
+        "node3 unreachable from 2 of 2 peers over the overlay and its own report could not be "
+        "fetched either: if its task runs, check 4789/udp and 7946/tcp+udp between the hosts "
+        "(a dead host looks the same from here)"
+    )
+
+
+def test_cut_node_seen_from_itself():
+    down = {(3, 1): "timeout", (3, 2): "timeout"}
+    found = analyze(matrix(cluster(3, down=down, unreachable={1: "timeout", 2: "timeout"})))
+    assert found[0].message.startswith(
+        "node3 cannot reach 2 of 2 peers and their reports could not be fetched: node3 is cut off"
+    )
 
 
 def test_stopped_agent_refuses():

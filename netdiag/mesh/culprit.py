@@ -109,8 +109,8 @@ def _node_finding(m: Matrix, x: str) -> Finding:
         )
     elif in_down and not out_known and not m.agent(x).reachable:
         msg = (
-            f"{name} {reach} and its own report could not be fetched: its agent or host may be "
-            f"down; if its task runs, {OVERLAY_PORTS}"
+            f"{name} {reach} over the overlay and its own report could not be fetched either: "
+            f"if its task runs, {OVERLAY_PORTS} (a dead host looks the same from here)"
         )
     elif in_down and (out_down or not out_known):
         msg = f"{name} {reach} over the overlay but reachable from itself: {OVERLAY_PORTS}"
@@ -121,6 +121,11 @@ def _node_finding(m: Matrix, x: str) -> Finding:
             f"{name} {reach} though it reaches them: something on {name}'s host drops incoming "
             "traffic to the agent (host firewall, DOCKER-USER rules); "
             f"{OVERLAY_PORTS}"
+        )
+    elif not in_known:  # seen from x alone: the others' reports are out of reach too
+        msg = (
+            f"{name} cannot reach {len(out_down)} of {len(out_known)} peers and their reports "
+            f"could not be fetched: {name} is cut off from them; {OVERLAY_PORTS}"
         )
     else:
         msg = (
