@@ -17,6 +17,7 @@ import pytest
 
 from netdiag.report import ENVELOPE_KEYS
 from tests.support.mesh_lab import NET, LoopbackMesh, http_get, wait_for
+from tests.support.mesh_reports import validate
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,7 @@ def _peer_states(doc):
 
 def test_round_finds_every_peer_through_dns(lab):
     doc = lab.local(1)
+    validate(doc, "agent")
     assert list(doc)[:5] == list(ENVELOPE_KEYS)
     assert doc["schema"] == "netdiag.agent/1" and doc["command"] == "agent" and doc["ok"] is True
     assert doc["agent"]["node"] == "node1" and doc["agent"]["address"] == f"{NET}1"
@@ -62,6 +64,7 @@ def test_ping_is_small_and_says_who(lab):
 
 def test_mesh_endpoint_is_the_whole_matrix(lab):
     doc = lab.mesh(3)
+    validate(doc, "mesh")
     assert doc["command"] == "mesh" and doc["ok"] is True
     assert [n["label"] for n in doc["nodes"]] == ["node1", "node2", "node3"]
     cells = [c for row in doc["rows"] for c in row["cells"]]
@@ -113,6 +116,7 @@ def test_netdiag_mesh_by_name_and_by_url(lab):
     out = lab.netdiag("mesh", "--agents", lab.url(2, ""), "--json")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
+    validate(doc, "mesh")
     assert list(doc)[:5] == list(ENVELOPE_KEYS) and doc["via"] == f"http://{NET}2:{lab.port}"
     assert doc["summary"]["up"] == 9 and doc["error"] is None
 
@@ -218,6 +222,7 @@ def test_killed_agent_goes_stale_then_unknown_and_its_series_go():
         row3 = next(r for r in doc["rows"] if r["source"] == gone)
         assert {c["state"] for c in row3["cells"]} == {"unknown"}
         assert doc["ok"] is False
+        validate(doc, "mesh")
         assert "dropped peer node3" in lab.log(1)
 
 
@@ -325,6 +330,7 @@ def test_agent_once_prints_one_round(lab):
     port = free_common_port([f"{NET}1"])
     out = lab.netdiag("agent", "--once", "--listen", f"{NET}1:{port}", "--node", "probe1")
     doc = json.loads(out.stdout)
+    validate(doc, "agent")
     assert doc["command"] == "agent" and doc["agent"]["node"] == "probe1"
     # The lab's agents listen on another port: they refuse, only this one answers itself.
     statuses = {p["address"]: p["status"] for p in doc["peers"]}

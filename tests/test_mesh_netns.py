@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.support.mesh_netns import NetnsMesh
+from tests.support.mesh_reports import validate
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
 INTERVAL = 1.0
@@ -67,6 +68,7 @@ def test_cut_node_is_down_named_and_heals(lab):
             "pairs to node3 down",
         )
         detected = time.monotonic() - start
+        validate(doc, "mesh")
         s = states(doc, lab.addr)
         assert s[("node1", "node2")] == "up" and s[("node2", "node1")] == "up"
         assert {s[("node3", t)] for t in ("node1", "node2", "node3")} == {"unknown"}

@@ -18,7 +18,7 @@ from netdiag.mesh.model import DOWN, STALE, UNKNOWN, UP
 from netdiag.mesh.page import render_page
 from netdiag.mesh.pinger import parse_ping_answer
 from netdiag.mesh.render import render
-from tests.support.mesh_reports import NOW, addr, cluster, missing, report, view
+from tests.support.mesh_reports import NOW, addr, cluster, missing, report, validate, view
 
 CUT3 = {(1, 3): "timeout", (2, 3): "timeout", (3, 1): "timeout", (3, 2): "timeout"}
 
@@ -438,3 +438,19 @@ def test_parse_listen_rejects(text):
 
 def test_missing_view_helper():
     assert missing(2).doc is None
+
+
+def test_documents_match_their_schemas():
+    from netdiag.report import envelope
+
+    views = cluster(
+        4,
+        down=CUT3,
+        targets={1: {"mysql://db:3306": "ok"}},
+        stale={(2, 4): True},
+        dns={2: [1, 2, 3]},
+    )
+    for v in views:
+        validate(v.doc, "agent")
+    m = matrix([*views, missing(5)])
+    validate(envelope("mesh", m.ok, 1.0, m.to_payload(analyze(m), via="t")), "mesh")

@@ -132,7 +132,9 @@ class Agent:
                 return self._mesh_cache[1:]
             start = now
             report, own = self.report, self.local_document()
-            me = self.identity.address or self.settings.listen_host
+            # Until this agent finds its task address (Swarm lists a task in DNS once it is
+            # healthy) its own row waits: a row keyed 0.0.0.0 would match nobody's column.
+            me = self.identity.address
             addresses: list[str] = []
             if report is not None:
                 addresses = list(report.dns_peers or []) + [p.address for p in report.peers]
@@ -142,13 +144,13 @@ class Agent:
                 self.settings.listen_port,
                 per,
                 Deadline(self.settings.mesh_budget),
-                known={me: own} if own else None,
+                known={me: own} if own and me else None,
             )
             now = time.monotonic()
             remembered = self._remember(fetched, now)
             matrix = build(fetched, now, remembered)
             findings = analyze(matrix)
-            via = f"{self.identity.node} ({me})"
+            via = f"{self.identity.node} ({me or 'address not in DNS yet'})"
             doc = envelope(
                 "mesh",
                 matrix.ok,
