@@ -34,7 +34,7 @@ def states(doc, addr_of):
 
 @pytest.fixture(scope="module")
 def lab():
-    with NetnsMesh(3, interval=INTERVAL, timeout=0.5) as lab:
+    with NetnsMesh(3, interval=INTERVAL, timeout=0.8) as lab:
         lab.wait(
             lambda: all(lab.local(i)["dns"]["agree"] is True for i in (1, 2, 3)), 30, "agreement"
         )
