@@ -91,6 +91,7 @@ class Agent:
         self._mesh_lock = threading.Lock()  # one gathering at a time; others use its result
         self._mesh_cache: tuple[float, Matrix, list, bytes] | None = None
         self._known: dict[str, tuple[str | None, float]] = {}  # address -> (node, last seen)
+        self._known_lock = threading.Lock()
         self._metrics: Any = None
         self._server: Any = None
         self._echo: Any = None
@@ -131,7 +132,9 @@ class Agent:
                 return self._mesh_cache[1:]
             start = now
             report, own = self.report, self.local_document()
-            me = self.identity.address or self.settings.listen_host
+            # Until this agent finds its task address (Swarm lists a task in DNS once it is
+            # healthy) its own row waits: a row keyed 0.0.0.0 would match nobody's column.
+            me = self.identity.address
             addresses: list[str] = []
             if report is not None:
                 addresses = list(report.dns_peers or []) + [p.address for p in report.peers]
@@ -141,15 +144,13 @@ class Agent:
                 self.settings.listen_port,
                 per,
                 Deadline(self.settings.mesh_budget),
-                known={me: own} if own else None,
+                known={me: own} if own and me else None,
             )
             now = time.monotonic()
-            self._remember(fetched, now)
-            forget = FORGET_INTERVALS * self.settings.interval
-            remembered = {a: n for a, (n, seen) in self._known.items() if now - seen <= forget}
+            remembered = self._remember(fetched, now)
             matrix = build(fetched, now, remembered)
             findings = analyze(matrix)
-            via = f"{self.identity.node} ({me})"
+            via = f"{self.identity.node} ({me or 'address not in DNS yet'})"
             doc = envelope(
                 "mesh",
                 matrix.ok,
@@ -160,7 +161,12 @@ class Agent:
             self._mesh_cache = (time.monotonic(), matrix, findings, body)
             return matrix, findings, body
 
-    def _remember(self, fetched: Sequence[Any], now: float) -> None:
+    def _remember(self, fetched: Sequence[Any], now: float) -> dict[str, str | None]:
+        """Note who the fetched reports name; return the agents seen within the window."""
+        with self._known_lock:
+            return self._remember_locked(fetched, now)
+
+    def _remember_locked(self, fetched: Sequence[Any], now: float) -> dict[str, str | None]:
         for f in fetched:
             if f.doc is None:
                 continue
@@ -176,6 +182,7 @@ class Agent:
         for address, (_, seen) in list(self._known.items()):
             if now - seen > forget:
                 del self._known[address]
+        return {a: node for a, (node, _) in self._known.items()}
 
     # -- HTTP ----------------------------------------------------------------------------------
     def route(self, path: str, query: str) -> tuple[int, str, bytes]:
@@ -217,6 +224,10 @@ class Agent:
         with self._lock:
             self.report = report
             self._ping = self._ping_document()
+        with self._known_lock:  # not the mesh lock: a gathering must never delay a round
+            now = time.monotonic()
+            for p in report.peers:
+                self._known[p.address] = (p.node, now)
         if self._metrics is not None:
             self._metrics.update(report, dropped)
         self._log_changes(previous, report, dropped)

@@ -3,7 +3,8 @@
 ``analyze(matrix)`` returns findings, most severe first:
 
 - ``node``: failures share a node. A node is blamed when at least ``BLAME_SHARE`` of its known
-  pairs with the other (not yet blamed) agents are down, with two peers or more to tell; nodes
+  pairs in one direction (to it, or from it) with the other, not yet blamed agents are down,
+  two of them at least; nodes
   are blamed one at a time, the worst first, so two cut nodes are both named and their victims
   are not. The message says which way traffic fails and what to check.
 - ``pairs``: failures left that share no node (a path between two hosts).
@@ -68,14 +69,15 @@ def _blame(m: Matrix) -> tuple[list[Finding], set[tuple[str, str]]]:
             if x in blamed:
                 continue
             others = [o for o in keys if o != x and o not in blamed]
-            known = [p for o in others for p in ((o, x), (x, o)) if _known(m.cell(*p).state)]
-            down = [p for p in known if p in remaining]
-            peers = {o for o in others if _known(m.cell(o, x).state) or _known(m.cell(x, o).state)}
-            if len(peers) < 2 or len(down) < 2:
-                continue
-            share = len(down) / len(known)
-            if share >= BLAME_SHARE and (best is None or (share, len(down)) > best[:2]):
-                best = (share, len(down), x)
+            share, downs = 0.0, 0
+            for pairs in ([(o, x) for o in others], [(x, o) for o in others]):  # in, out
+                known = [p for p in pairs if _known(m.cell(*p).state)]
+                down = [p for p in known if p in remaining]
+                if len(known) >= 2 and len(down) >= 2:
+                    share = max(share, len(down) / len(known))
+                downs += len(down)
+            if share >= BLAME_SHARE and (best is None or (share, downs) > best[:2]):
+                best = (share, downs, x)
         if best is None:
             break
         x = best[2]
@@ -107,8 +109,8 @@ def _node_finding(m: Matrix, x: str) -> Finding:
         )
     elif in_down and not out_known and not m.agent(x).reachable:
         msg = (
-            f"{name} {reach} and its own report could not be fetched: its agent or host may be "
-            f"down; if its task runs, {OVERLAY_PORTS}"
+            f"{name} {reach} over the overlay and its own report could not be fetched either: "
+            f"if its task runs, {OVERLAY_PORTS} (a dead host looks the same from here)"
         )
     elif in_down and (out_down or not out_known):
         msg = f"{name} {reach} over the overlay but reachable from itself: {OVERLAY_PORTS}"
@@ -119,6 +121,11 @@ def _node_finding(m: Matrix, x: str) -> Finding:
             f"{name} {reach} though it reaches them: something on {name}'s host drops incoming "
             "traffic to the agent (host firewall, DOCKER-USER rules); "
             f"{OVERLAY_PORTS}"
+        )
+    elif not in_known:  # seen from x alone: the others' reports are out of reach too
+        msg = (
+            f"{name} cannot reach {len(out_down)} of {len(out_known)} peers and their reports "
+            f"could not be fetched: {name} is cut off from them; {OVERLAY_PORTS}"
         )
     else:
         msg = (

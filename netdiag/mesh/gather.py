@@ -24,7 +24,7 @@ LOCAL_PATH = "/api/v1/local"
 MESH_PATH = "/api/v1/mesh"
 LOCAL_LIMIT = 1 << 20  # one agent's round: ~300 bytes per peer
 MESH_LIMIT = 16 << 20  # a whole matrix: ~250 bytes per cell
-MAX_WORKERS = 32
+MAX_WORKERS = 16  # each thread may add a malloc arena to the agent's RSS
 
 
 class FetchError(Exception):

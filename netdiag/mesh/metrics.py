@@ -23,13 +23,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from netdiag.mesh.model import LocalReport, PeerResult
     from netdiag.mesh.round import Dropped
+
+# No *_created series: a timestamp per histogram series doubles their count for nothing here.
+disable_created_metrics()
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # goldpinger's 5 ms - 30 s, with sub-millisecond steps below: overlay RTTs are often < 1 ms.

@@ -298,7 +298,9 @@ def _step(
             _ms_between(conn.started, conn.connected),
         )
         return
-    if chunk and not _complete(bytes(conn.buf)):
+    # Something that does not start like an HTTP answer (an SSH banner...) will not become one.
+    foreign = len(conn.buf) >= 5 and not conn.buf.startswith(b"HTTP/")
+    if chunk and not foreign and not _complete(bytes(conn.buf)):
         return
     done = time.monotonic()
     _finish(sel, conns, sock)

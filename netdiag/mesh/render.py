@@ -68,11 +68,14 @@ def render_grid(m: Matrix, width: int = WIDTH) -> list[str]:
         )
         return lines
     number_w = len(str(len(keys)))
-    col_w = number_w + 1
-    label_w = max(4, min(LABEL_MAX, width - 1 - col_w * len(keys) - number_w - 1))
+    label_w = max(4, min(LABEL_MAX, max(len(x) for x in labels)))
     pad = number_w + 1 + label_w + 1
-    if pad + col_w * len(keys) > width:  # more agents than columns: one glyph, no spaces
-        col_w = 1
+    col_w = 2 if pad + 2 * len(keys) <= width else 1
+    if pad + col_w * len(keys) > width:
+        label_w = max(4, width - number_w - 2 - len(keys))
+        pad = number_w + 1 + label_w + 1
+    if pad + col_w * len(keys) > width:
+        return _problem_rows(m, width)
     for digit in range(number_w - 1, -1, -1):  # column numbers written top to bottom
         head = "".join(
             f"{str(i + 1).rjust(number_w)[number_w - 1 - digit]:<{col_w}}" for i in range(len(keys))
@@ -81,11 +84,36 @@ def render_grid(m: Matrix, width: int = WIDTH) -> list[str]:
     for i, s in enumerate(keys):
         row = "".join(f"{cell_glyph(m.cell(s, t)):<{col_w}}" for t in keys)
         lines.append(f"{i + 1:>{number_w}} {_clip(labels[i], label_w):<{label_w}} {row}".rstrip())
-    lines.append(
-        "(rows: from, columns: to, numbered as the rows; + up, ~ >=10 ms, ! >=100 ms, "
-        "X down, ? unknown, s stale)"
+    lines += _wrap(
+        "(rows from, columns to, numbered as the rows: + up, ~ >=10 ms, ! >=100 ms, X down, "
+        "? unknown, s stale)",
+        width,
     )
     return lines
+
+
+def _problem_rows(m: Matrix, width: int) -> list[str]:
+    """Too many agents for a grid: one line per source with anything but up."""
+    lines = [f"(no grid: {len(m.agents)} agents do not fit {width} columns; see --json)"]
+    for a in m.agents:
+        bad = [m.cell(a.key, t.key) for t in m.agents if m.cell(a.key, t.key).state != UP]
+        if not bad:
+            continue
+        by_state: dict[str, list[str]] = {}
+        for c in bad:
+            by_state.setdefault(c.state, []).append(m.label(c.target))
+        parts = [
+            f"{state} to {', '.join(names[:3])}" + (f" +{len(names) - 3}" if len(names) > 3 else "")
+            for state, names in by_state.items()
+        ]
+        lines.append(_clip(f"{a.label}: {'; '.join(parts)}", width))
+    return lines
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [""]
 
 
 def render_targets(m: Matrix, width: int = WIDTH) -> list[str]:
@@ -136,5 +164,5 @@ def render(m: Matrix, findings: Sequence, via: str | None = None, width: int = W
     if findings:
         lines.append("")
         for f in findings:
-            lines.append(f"{f.severity}: {f.message}")
+            lines += _wrap(f"{f.severity}: {f.message}", width)
     return "\n".join(lines)
