@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -165,7 +166,7 @@ def test_mesh_in_a_container_on_the_overlay_shows_3x3_up(mesh: Swarm) -> None:
 def test_mesh_from_a_node_through_the_published_port(mesh: Swarm) -> None:
     r = mesh.exec_in_node_ns(
         "node2",
-        ["python3", "-m", "netdiag", "mesh", "--agents", f"http://127.0.0.1:{PORT}", "--json"],
+        [sys.executable, "-m", "netdiag", "mesh", "--agents", f"http://127.0.0.1:{PORT}", "--json"],
         check=False,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )

@@ -116,7 +116,9 @@ def default_storage() -> str:
 
 def netdiag_image() -> str:
     """The netdiag image the tests run (built by scripts/build-images under this tag)."""
-    return os.environ.get("NETDIAG_IMAGE", "netdiag:dev")
+    from tests.support.tutorial import NETDIAG_IMAGE
+
+    return NETDIAG_IMAGE
 
 
 def _run(
@@ -242,6 +244,30 @@ class Swarm:
     ) -> subprocess.CompletedProcess:
         """Run a host program inside the node's network namespace (its loopback, its iptables)."""
         return _run(self.ns_argv(node, argv), check=check, timeout=timeout, env=env)
+
+    def container_pid(self, node: int | str | Node, container: str) -> int:
+        """The host pid of a container's main process on that node."""
+        return int(self.docker(node, "inspect", "-f", "{{.State.Pid}}", container).stdout)
+
+    def container_ns_argv(
+        self, node: int | str | Node, container: str, argv: Sequence[str]
+    ) -> list[str]:
+        """``argv`` prefixed so that a host program (ping, tracepath, python with netdiag) runs
+        in the container's network namespace only: its interfaces and routes, the host's files
+        (so give it addresses, or NETDIAG_RESOLV_CONF, never the host's resolver)."""
+        return ["nsenter", "-t", str(self.container_pid(node, container)), "-n", *argv]
+
+    def exec_in_container_ns(
+        self,
+        node: int | str | Node,
+        container: str,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
+        """Run a host program in a container's network namespace (see container_ns_argv)."""
+        return _run(self.container_ns_argv(node, container, argv), check, timeout, env=env)
 
     def http_get(self, node: int | str | Node, url: str, timeout: float = 10.0) -> bytes:
         """GET ``url`` from inside the node's namespace (e.g. ``http://127.0.0.1:PORT/`` for a
