@@ -8,6 +8,7 @@ container costs 10-20 s of vfs copying) and inside the nodes' namespaces.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -75,6 +76,13 @@ def fetch(swarm: Swarm, node: int, *urls: str, timeout: float = 5) -> list[dict]
     return [json.loads(line) for line in r.stdout.splitlines()]
 
 
+def ping_df(swarm: Swarm, addr: str, total: int) -> subprocess.CompletedProcess:
+    """Host ping with DF set, ``total`` bytes of IP packet, from node1's task's namespace."""
+    ctr = swarm.container_of(SERVICE, 1)
+    argv = ["ping", "-n", "-c", "2", "-W", "1", "-M", "do", "-s", str(total - 28), addr]
+    return swarm.exec_in_container_ns(1, ctr, argv, check=False, timeout=30)
+
+
 def url(addr: str, path: str) -> str:
     return f"http://{addr}:8099/{path}"
 
@@ -131,8 +139,12 @@ def test_mtu_black_hole_stalls_large_tcp_while_small_requests_pass(
     big, small = url(web["node1"], "big"), url(web["node1"], "node")
     before = fetch(swarm, 3, big, small)
     assert [x["ok"] for x in before] == [True, True] and before[0]["len"] == BIG, before
-    with swarm.mtu_black_hole(3):
+    limit = swarm.black_hole_limit(1400)
+    with swarm.mtu_black_hole(3, mtu=1400):
         during = fetch(swarm, 3, small, big, timeout=8)
+        # DF pings from node1's task to node3's: up to the limit pass, above it they vanish
+        # with no ICMP error (ping would say "message too long" if one came back)
+        fits, too_big = (ping_df(swarm, web["node3"], size) for size in (limit, limit + 1))
         # the other direction: node3's outer packets exceed its own MTU and are fragmented by
         # node3 (Docker's VXLAN does not set DF), so a download from node3's task still works
         reverse = fetch(swarm, 1, url(web["node3"], "big"), timeout=8)
@@ -140,5 +152,8 @@ def test_mtu_black_hole_stalls_large_tcp_while_small_requests_pass(
     assert during[0]["ok"] and during[0]["text"].strip() == "node1", during
     assert not during[1]["ok"] and "timed out" in during[1]["error"], during
     assert reverse[0]["ok"] and reverse[0]["len"] == BIG, reverse
+    assert fits.returncode == 0, fits.stdout
+    assert too_big.returncode == 1 and " 0 received" in too_big.stdout, too_big.stdout
+    assert "too long" not in too_big.stdout + too_big.stderr
     after = fetch(swarm, 3, big)
     assert after[0]["ok"] and after[0]["len"] == BIG, after

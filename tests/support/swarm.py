@@ -18,37 +18,58 @@ two work trees on one machine get two labs; ``NETDIAG_SWARM_PREFIX`` overrides i
                     machine's dockerd once (cached by image id) and ``docker load``ed into
                     each node once per run
 
-``Swarm.start()`` brings it up (40-80 s on 2 cores), ``Swarm.stop()`` tears it down by pid
+``Swarm.start()`` brings it up (11-18 s measured with overlay2, 25-35 s with vfs, nearly all of
+it ``docker load``), ``Swarm.stop()`` tears it down by pid
 file, namespace and cgroup name, and ``start()`` first removes what a crashed run with the same
 prefix left behind. Tests get one per session through the ``swarm`` fixture in
 tests/conftest.py.
 
-API for tests: ``docker(node, *args)`` runs the docker CLI against a node (``node`` is 1, "node1"
-or a Node); ``manager_docker(*args)``; ``exec_in_node_ns(node, argv)`` runs a host program
-inside a node's namespace (curl-like checks against published ports, chromium, iptables);
-``image``; ``load_image(name)`` for any other local image; ``deploy_stack(name, file, env)`` /
-``rm_stack(name)``; ``create_overlay(name)``; ``tasks(service)``; ``wait_tasks(service, n)``.
+API for tests (``node`` is 1, "node1" or a Node):
+  ``docker(node, *args)``, ``manager_docker(*args)``  the docker CLI against a node's daemon
+  ``exec_in_node_ns(node, argv)``, ``ns_argv``        a host program inside a node's namespace
+                                                      (iptables, chromium, python -m netdiag)
+  ``exec_in_container_ns(node, ctr, argv)``           a host program (ping, tracepath) in a
+                                                      container's network namespace (nsenter)
+  ``http_get(node, url)``, ``browse(node, url, png)``  HTTP / headless Chromium from a node
+  ``image``, ``load_image(name, nodes)``              the netdiag image (loaded); any other
+  ``create_overlay(name)``, ``deploy_stack(name, file, env)``, ``rm_stack``, ``rm_service``,
+  ``tasks(service)``, ``wait_tasks(service, n)``, ``container_of(service, node)``,
+  ``container_pid``, ``ready_nodes()``; ``wait_until(cond, timeout, what)`` (module level).
 
 Faults, as context managers that undo themselves:
   ``cut_vxlan(node)``       ``iptables -I INPUT -p udp --dport 4789 -j DROP`` in the node's
                             namespace: cross-node overlay traffic to and from it dies (the
                             sender's packets are dropped on arrival, replies never leave),
                             same-node traffic and the Swarm control plane (2377/tcp, 7946) live.
-  ``mtu_black_hole(node)``  an overlay MTU black hole that really stalls TCP: the node's
+  ``mtu_black_hole(node, mtu=1400)``
+                            an overlay MTU black hole that really stalls TCP: the node's
                             ``eth0`` gets MTU 1400 while the rest of the L2 segment keeps 1500
-                            (a classic host misconfiguration), and every node's ``eth0`` has
-                            its segmentation offloads off (``ethtool -K eth0 tso off gso off
-                            ...``). VXLAN frames are 1500 bytes (overlay MTU 1450 + 50); the
-                            veth delivers frames to the node only if they fit its MTU and drops
-                            the rest silently - no ICMP "fragmentation needed", because nothing
-                            routes. With offloads on, the senders pass 64 KB GSO super-packets
-                            that veth lets through whole (ENVIRONMENT.md's observation), so the
-                            offloads must be off for the drop to bite. The node's own underlay
-                            TCP (2377, 7946) keeps working: it uses its 1400 route MTU and
-                            advertises a matching MSS. Result: small overlay packets to the
-                            node pass, full-size ones vanish: a TCP download from a task on
-                            another node to a container on this node stalls after the
-                            handshake, while a short request/response works.
+                            (a classic host misconfiguration: Docker's overlay stays at 1450
+                            whatever the host's MTU), and every node's ``eth0`` has its
+                            segmentation offloads off (``ethtool -K eth0 tso off gso off ...``).
+                            A full-size overlay packet (1450) makes a 1500-byte VXLAN frame; a
+                            veth hands a frame to its peer only if it fits that end's MTU (+ 4
+                            bytes of VLAN slack) and drops the rest silently: no ICMP
+                            "fragmentation needed", since nothing routes. Measured here: from a
+                            container on another node to one on this node, DF packets of up to
+                            ``black_hole_limit(mtu)`` = 1354 bytes pass, 1355-1450 vanish (ping
+                            -M do: 100% loss, no "message too long"); a 4 MB HTTP download from
+                            another node's task stalls after the handshake while a short
+                            request/response works. The other direction passes: this node's
+                            VXLAN frames exceed its own MTU and are fragmented by it (Docker's
+                            VXLAN does not set DF). This kernel drops at the MTU even with
+                            offloads on; ENVIRONMENT.md saw GSO super-packets slip through a
+                            smaller bridge port, hence offloads off, which makes the senders cut
+                            frames to size whatever the kernel. The node's own underlay TCP
+                            (2377, 7946) keeps working (its 1400 route MTU gives a matching
+                            MSS): all nodes stay Ready.
+
+Names: ``tasks.<service>`` and service names resolve inside containers through the node's
+embedded DNS; a host program run in a container's namespace (``exec_in_container_ns``) sees the
+host's /etc/resolv.conf, so give it addresses. Published ports (mode=host) answer at
+127.0.0.1:PORT inside a node's namespace (``http_get``, ``browse``, ``exec_in_node_ns``) and at
+10.99.0.N:PORT from the other nodes. No IPVS in this kernel: a service's virtual IP does not
+answer, use ``endpoint_mode: dnsrr`` or ``tasks.<service>``.
 """
 
 from __future__ import annotations
@@ -669,6 +690,12 @@ class Swarm:
             for feature in OFFLOADS:
                 args += [feature, "on" if on else "off"]
             self.exec_in_node_ns(n, ["ethtool", "-K", "eth0", *args], check=False)
+
+    @staticmethod
+    def black_hole_limit(mtu: int = 1400) -> int:
+        """The largest overlay (inner) packet that still reaches the node under
+        ``mtu_black_hole(node, mtu)``: the veth's MTU + 4 bytes of slack - 50 of VXLAN."""
+        return mtu + 4 - 50
 
     @contextlib.contextmanager
     def mtu_black_hole(self, node: int | str | Node, mtu: int = 1400) -> Iterator[None]:
