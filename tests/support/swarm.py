@@ -22,7 +22,11 @@ two work trees on one machine get two labs; ``NETDIAG_SWARM_PREFIX`` overrides i
 it ``docker load``), ``Swarm.stop()`` tears it down by pid
 file, namespace and cgroup name, and ``start()`` first removes what a crashed run with the same
 prefix left behind. Tests get one per session through the ``swarm`` fixture in
-tests/conftest.py.
+tests/conftest.py (its timings go to tests/artifacts/swarm-timings.json).
+
+Environment: ``NETDIAG_IMAGE`` (the netdiag image, built by scripts/build-images),
+``NETDIAG_SWARM_PREFIX``, ``NETDIAG_SWARM_STORAGE`` (overlay2 or vfs), ``NETDIAG_SWARM_KEEP=1``
+(while working on tests: reuse a Swarm left up and leave it up; ``Swarm().stop()`` removes it).
 
 API for tests (``node`` is 1, "node1" or a Node):
   ``docker(node, *args)``, ``manager_docker(*args)``  the docker CLI against a node's daemon
