@@ -6,6 +6,7 @@ A bare ``host:port`` means tcp. Parsing is pure; nothing here touches the networ
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -93,3 +94,16 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     user = unquote(parts.username) if parts.username else None
     return Target(scheme, host, port, parts.path, user, query, text)
+
+
+def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:
+    """A target argument; the bare word ``mysql`` (or ``mysql://``) means the app's
+    ``$MYSQL_HOST`` (``host`` or ``host:port``, or the content of ``MYSQL_HOST_FILE``)."""
+    if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag import appenv
+
+        host = (appenv.read("host", environ).value or "").strip()
+        if not host:
+            raise UsageError("`mysql` without a host needs MYSQL_HOST (or write mysql://HOST)")
+        return parse_target(f"mysql://{host}")
+    return parse_target(text)

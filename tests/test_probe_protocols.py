@@ -71,8 +71,8 @@ def test_redis_reply_classification() -> None:
 
 
 def test_expect_status_parsing() -> None:
-    assert parse_expected(None) == [(200, 399)]
-    assert parse_expected(["2xx,404", "500-503"]) == [(200, 299), (404, 404), (500, 503)]
+    assert parse_expected(None) == ((200, 399),)
+    assert parse_expected(["2xx,404", "500-503"]) == ((200, 299), (404, 404), (500, 503))
     out = run_netdiag("probe", "--expect-status", "abc", "http://127.0.0.1:1/")
     assert out.returncode == 2 and "expect-status" in out.stderr
 
