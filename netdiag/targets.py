@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from netdiag.errors import UsageError
 
@@ -35,7 +35,7 @@ class Target:
     port: int | None
     path: str = ""
     user: str | None = None
-    query: dict[str, str] = field(default_factory=dict)
+    query: str = ""  # the query string exactly as given (never decoded and re-encoded)
     raw: str = ""
 
     @property
@@ -50,7 +50,8 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         hostport = f"{host}:{self.port}" if self.port is not None else host
         user = f"{self.user}@" if self.user else ""
-        return f"{self.scheme}://{user}{hostport}{self.path}"
+        query = f"?{self.query}" if self.query else ""
+        return f"{self.scheme}://{user}{hostport}{self.path}{query}"
 
 
 def parse_target(text: str, default_scheme: str = "tcp") -> Target:
@@ -91,9 +92,8 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
         raise UsageError(f"target {text!r} needs a port (tcp://HOST:PORT)")
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"port out of range in {text!r}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     user = unquote(parts.username) if parts.username else None
-    return Target(scheme, host, port, parts.path, user, query, text)
+    return Target(scheme, host, port, parts.path, user, parts.query, text)
 
 
 def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:

@@ -35,7 +35,8 @@ class HTTPProbe(Probe):
         deadline = time.monotonic() + timeout
         scheme, host, path = self.target.scheme, self.target.host, self.target.path or "/"
         if self.target.query:
-            path += "?" + "&".join(f"{k}={v}" for k, v in self.target.query.items())
+            # as given: decoding and re-joining would turn q=a%26b into two parameters
+            path += "?" + self.target.query
         facts: dict[str, Any] = {"redirects": []}
         for _ in range(MAX_REDIRECTS + 1):
             code, reason, location, got = self._get(scheme, host, address, port, path, deadline)
