@@ -212,7 +212,9 @@ def test_sweep_of_a_docker_network_stops_after_the_used_low_end(todo: dict) -> N
         [*cmd, todo["subnet"]], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     result = json.loads(proc.stdout)
-    assert result["elapsed_ms"] < 5000, result
+    # in-process: the low end of a /16 (512 addresses) in seconds, not the minutes a whole /16
+    # would take; 10 s is generous slack for a loaded machine
+    assert result["elapsed_ms"] < 10000, result
     assert result["methods"] == ["arp"]
     for c in (todo["web"], todo["db1"], todo["db2"]):
         assert todo["ips"][c] in result["ips"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns_lab import NetnsLab
+from tests.support.timing import slack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +66,9 @@ def test_lab_scan_finds_hosts_names_ports(lab: NetnsLab, net_raw: bool) -> None:
         assert "icmp" in sweep["methods"]  # the lab allows ping sockets
         assert doc["capabilities"]["raw_l2"] is False
     assert sweep["complete"] and sweep["swept"] == 253
-    assert took < 8, f"a /24 took {took:.1f}s"
+    # a /24 in seconds (a serial sweep of 253 addresses would take minutes); the reference
+    # run measures this machine's load now
+    assert took < 5 + slack(), f"a /24 took {took:.1f}s"
 
     peers = peers_by_ip(doc)
     # every lab host found, with its DNS names checked forward; empty addresses absent
@@ -125,7 +128,7 @@ def test_lab_scan_under_low_fd_limit(lab: NetnsLab) -> None:
     states = {p["state"] for peer in peers.values() for p in peer["ports"]}
     assert "error" not in states
     assert len(peers) == len(lab.hosts) + 1
-    assert took < 12
+    assert took < 9 + slack()
 
 
 def test_lab_scan_all_reachable_exit_zero(lab: NetnsLab) -> None:
@@ -160,8 +163,9 @@ def test_lab_scan_keeps_the_global_deadline(lab: NetnsLab) -> None:
     proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--deadline", "0.4", "--json")
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
-    assert doc["summary"]["elapsed_ms"] < 700, doc["summary"]
-    assert took < 3
+    # in-process: the 0.4 s deadline, not the 30 s default; 1.6 s of slack for a loaded machine
+    assert doc["summary"]["elapsed_ms"] < 2000, doc["summary"]
+    assert took < 0.4 + slack()
     assert any("deadline" in n for n in doc["notes"])
 
 
