@@ -6,10 +6,10 @@ A bare ``host:port`` means tcp. Parsing is pure; nothing here touches the networ
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from netdiag.errors import UsageError
+from netdiag.records import field, record
 
 DEFAULT_PORTS: dict[str, int | None] = {
     "tcp": None,
@@ -25,7 +25,7 @@ DEFAULT_PORTS: dict[str, int | None] = {
 SCHEME_ALIASES = {"postgresql": "postgres"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """One parsed target. ``host`` is a name or an IP literal (no brackets)."""
 

@@ -10,12 +10,12 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.checks.spec import Check
 from netdiag.deadline import Deadline
 from netdiag.probes.base import ProbeOptions
+from netdiag.records import field, record
 from netdiag.result import ProbeResult
 from netdiag.status import Status
 
@@ -24,7 +24,7 @@ DEFAULT_DEADLINE = 10.0
 LINE_MAX = 200  # docker inspect keeps 4 KiB of a health check's output: keep lines short
 
 
-@dataclass
+@record
 class Outcome:
     """What one check found: its results, their overall status, and whether it held."""
 

@@ -7,10 +7,10 @@ the line and the key. Nothing here touches the network; passwords are never acce
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
+from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target, parse_target
 
@@ -40,7 +40,7 @@ class SpecError(NetdiagError):
     """An invalid checks file; the message is ``FILE:LINE: key: reason``."""
 
 
-@dataclass
+@record
 class Check:
     """One named expectation about one target."""
 
@@ -78,7 +78,7 @@ class Check:
         return doc
 
 
-@dataclass
+@record
 class ChecksFile:
     path: str
     checks: list[Check]

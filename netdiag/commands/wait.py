@@ -13,12 +13,12 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from netdiag.args import ArgumentParser, positive_float
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
+from netdiag.records import record
 from netdiag.status import Status
 from netdiag.targets import Target
 
@@ -31,7 +31,7 @@ FIRST_DELAY = 0.05
 BACKOFF = 1.5
 
 
-@dataclass
+@record
 class Waiting:
     """One target's progress: attempts so far, last status and detail, when it became ready."""
 

@@ -11,9 +11,9 @@ import errno
 import socket
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target
 
@@ -33,7 +33,7 @@ class ProbeFailure(Exception):
         self.facts = facts or {}
 
 
-@dataclass
+@record
 class ProbeOptions:
     """Settings shared by all probes; protocol-specific ones live in ``extra``."""
 
