@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return module.main(rest)
     except UsageError as exc:
+        from netdiag.args import usage_of
+
+        usage = exc.usage or usage_of(module)
+        if usage:
+            print(usage, file=sys.stderr)
         print(f"netdiag {name}: error: {exc}", file=sys.stderr)
         return usage_exit
     except NetdiagError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import tracemalloc
 
@@ -14,6 +13,7 @@ from netdiag.probes.base import ProbeOptions
 from netdiag.targets import parse_target
 from tests.conftest import run_netdiag
 from tests.support import hostile
+from tests.support.schemas import netdiag_json
 from tests.support.timing import slack
 
 TIMEOUT = 1.5
@@ -134,7 +134,7 @@ def test_hostile_via_cli_json_is_one_line_not_traceback() -> None:
         out = run_netdiag("probe", "--json", "--timeout", "1", peer.url("mysql"))
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
-    (res,) = json.loads(out.stdout)["results"]
+    (res,) = netdiag_json(out.stdout)["results"]
     assert res["status"] == "protocol_mismatch"
 
 
@@ -147,4 +147,4 @@ def test_deadline_caps_many_silent_targets() -> None:
         elapsed = time.monotonic() - start
     assert out.returncode == 1
     assert elapsed < 1.0 + slack()  # 5 x 5 s of attempts cut at the 1 s deadline
-    assert {r["status"] for r in json.loads(out.stdout)["results"]} == {"timeout"}
+    assert {r["status"] for r in netdiag_json(out.stdout)["results"]} == {"timeout"}

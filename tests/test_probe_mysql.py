@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from contextlib import ExitStack
@@ -10,6 +9,7 @@ from contextlib import ExitStack
 import pytest
 
 from tests.conftest import run_netdiag
+from tests.support.schemas import netdiag_json
 from tests.support.servers import TODO_PASSWORD, start_mariadb
 from tests.support.timing import slack
 
@@ -32,7 +32,7 @@ NO_MYSQL_ENV = {
 
 def probe_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict], str]:
     out = run_netdiag("probe", "--json", *args, env={**NO_MYSQL_ENV, **(env or {})})
-    doc = json.loads(out.stdout)
+    doc = netdiag_json(out.stdout)
     assert doc["summary"]["total"] == len(doc["results"])
     return out.returncode, doc["results"], out.stderr
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import run_netdiag
 from tests.support.docker_engine import DockerLab, docker
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,7 +82,7 @@ def todo(docker_lab: DockerLab) -> dict:
 def test_scan_with_docker_api_from_inside_container(todo: dict) -> None:
     proc = scan_from(todo["pid"], "--json")
     assert "Traceback" not in proc.stderr
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     assert doc["docker"]["used"] is True
     assert [n["name"] for n in doc["networks"]] == [todo["net"]]  # only ours, not `other`
     net = doc["networks"][0]
@@ -138,7 +139,7 @@ def test_scan_docker_socket_missing_notes_and_sweeps(todo: dict) -> None:
     proc = scan_from(
         todo["pid"], "--subnet", block, "--json", env={"DOCKER_HOST": "unix:///nonexistent"}
     )
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     assert doc["docker"]["used"] is False and "no Docker socket" in doc["docker"]["note"]
     ips = {p["ip"]: p for n in doc["networks"] for p in n["peers"]}
     for c in (todo["web"], todo["db1"], todo["db2"]):
@@ -189,7 +190,7 @@ def test_second_sweep_still_reaches_everyone(todo: dict) -> None:
     block = low_block(todo["subnet"])
     for _ in range(2):
         proc = scan_from(todo["pid"], "--no-docker", "--subnet", block, "--json")
-        peers = {p["ip"]: p for n in json.loads(proc.stdout)["networks"] for p in n["peers"]}
+        peers = {p["ip"]: p for n in netdiag_json(proc.stdout)["networks"] for p in n["peers"]}
         for c in (todo["web"], todo["db1"], todo["db2"]):
             assert peers[todo["ips"][c]]["reachable"] is True, peers[todo["ips"][c]]
 
@@ -231,7 +232,7 @@ def test_scan_network_from_the_host(docker_lab: DockerLab) -> None:
     web = docker_lab.container(net, aliases=("web",), command=("httpd", "-f", "-p", "80"))
     docker_lab.container(other)
     proc = run_netdiag("scan", "--network", net, "--json", env={"NETDIAG_RESOLVER": "127.0.0.1#9"})
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     assert [n["name"] for n in doc["networks"]] == [net]
     peers = doc["networks"][0]["peers"]
     assert [p["container"] for p in peers] == [web]
@@ -251,7 +252,7 @@ def test_scan_flags_a_listed_container_that_does_not_answer(docker_lab: DockerLa
     )
     scanner = docker_lab.container(net)
     proc = scan_from(docker_lab.pid(scanner), "--json", "--ports", "80")
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     peer = next(p for n in doc["networks"] for p in n["peers"] if p["container"] == dead)
     assert peer["reachable"] is False and peer["status"] in ("timeout", "unreachable")
     assert any("did not answer the sweep" in n for n in peer["notes"])

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns_lab import NetnsLab
+from tests.support.schemas import netdiag_json
 from tests.support.timing import slack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ def peers_by_ip(doc: dict) -> dict[str, dict]:
 def test_lab_scan_finds_hosts_names_ports(lab: NetnsLab, net_raw: bool) -> None:
     proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--json", net_raw=net_raw)
     assert proc.returncode == 1, proc.stderr  # the DROP host is unreachable
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     sweep = doc["networks"][0]["sweeps"][0]
     if net_raw:
         assert sweep["methods"] == ["arp"]
@@ -123,7 +124,7 @@ def test_lab_scan_under_low_fd_limit(lab: NetnsLab) -> None:
         lab, "--subnet", lab.subnet, "--json", net_raw=False, shell_prefix="ulimit -n 256"
     )
     assert proc.returncode == 1, proc.stderr
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     peers = peers_by_ip(doc)
     states = {p["state"] for peer in peers.values() for p in peer["ports"]}
     assert "error" not in states
@@ -135,7 +136,7 @@ def test_lab_scan_all_reachable_exit_zero(lab: NetnsLab) -> None:
     """A range holding only reachable hosts exits 0 (10.77.X.12/30: hosts .13 and .14)."""
     octet = lab.octet
     proc, _ = scan_in_lab(lab, "--subnet", f"10.77.{octet}.12/30", "--json")
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     assert proc.returncode == 0, doc
     assert {p["ip"] for n in doc["networks"] for p in n["peers"]} == {
         f"10.77.{octet}.13",
@@ -151,7 +152,7 @@ def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
     proc, _ = scan_in_lab(lab, "--no-docker", "--json")
     assert "Traceback" not in proc.stderr
     if own_container()[0]:
-        doc = json.loads(proc.stdout)
+        doc = netdiag_json(proc.stdout)
         assert [n["subnets"] for n in doc["networks"]] == [[lab.subnet]]
         assert doc["networks"][0]["sweeps"][0]["complete"]
     else:
@@ -162,7 +163,7 @@ def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
 def test_lab_scan_keeps_the_global_deadline(lab: NetnsLab) -> None:
     proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--deadline", "0.4", "--json")
     assert proc.returncode == 1
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     # in-process: the 0.4 s deadline, not the 30 s default; 1.6 s of slack for a loaded machine
     assert doc["summary"]["elapsed_ms"] < 2000, doc["summary"]
     assert took < 0.4 + slack()

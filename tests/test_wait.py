@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import socket
@@ -13,8 +12,9 @@ import time
 
 import pytest
 
-from tests.conftest import NETDIAG, run_netdiag
+from tests.conftest import NETDIAG, run_netdiag, usage_error
 from tests.health_peers import closed_port, full_backlog, listener
+from tests.support.schemas import netdiag_json
 from tests.support.timing import quick_run, slack
 
 INTERVAL = 0.25  # wait's default --interval: the longest pause between attempts
@@ -140,7 +140,7 @@ def test_all_targets_in_parallel():
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, err
     assert elapsed < 1.2 + slack(reference)  # not 0.6 + 1.2 one after the other
-    doc = json.loads(out)
+    doc = netdiag_json(out)
     assert doc["ready"] is True and doc["timed_out"] is False
     after = [t["ready_after_ms"] / 1000 for t in doc["targets"]]
     # each was seen within one pause of its listener: 0.6 s apart, as the listeners were
@@ -157,7 +157,7 @@ def test_one_missing_target_times_out_the_whole_wait():
             "wait", f"127.0.0.1:{up}", f"127.0.0.1:{closed_port()}", "--timeout", "1", "--json"
         )
     assert out.returncode == 124
-    doc = json.loads(out.stdout)
+    doc = netdiag_json(out.stdout)
     assert [t["ready"] for t in doc["targets"]] == [True, False]
     assert doc["targets"][1]["status"] == "refused"
 
@@ -206,14 +206,14 @@ def test_invert_times_out_while_still_there(tmp_path):
 def test_usage_errors_exit_2(args):
     out = run_netdiag("wait", *args)
     assert out.returncode == 2, out
-    assert out.stderr.startswith("netdiag wait: error:") and "Traceback" not in out.stderr
+    usage_error(out.stderr, "wait")
 
 
 def test_json_on_stdout_progress_on_stderr():
     with listener() as port:
         out = run_netdiag("wait", f"127.0.0.1:{port}", "--json")
     assert out.returncode == 0
-    doc = json.loads(out.stdout)
+    doc = netdiag_json(out.stdout)
     assert doc["targets"][0]["attempts"] == 1 and doc["invert"] is False
     assert "ready after" in out.stderr
     quiet = run_netdiag("wait", f"127.0.0.1:{closed_port()}", "-q", "--timeout", "0.3")
@@ -227,7 +227,7 @@ def test_json_is_flushed_before_exec():
         )
     assert out.returncode == 0
     doc_text, _, rest = out.stdout.rpartition("}\n")
-    assert json.loads(doc_text + "}")["ready"] is True and rest == "cmd\n"
+    assert netdiag_json(doc_text + "}")["ready"] is True and rest == "cmd\n"
 
 
 @pytest.mark.slow

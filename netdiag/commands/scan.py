@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdiag.args import ArgumentParser, add_timing_options, positive_float
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options, positive_float
 from netdiag.deadline import Deadline
 from netdiag.discovery import attached as local
 from netdiag.discovery import peers as peerchecks
 from netdiag.discovery.peers import Peer
 from netdiag.discovery.sweep import SWEEP_WAIT, SweepPlan, SweepResult, capabilities, sweep
 from netdiag.errors import NetdiagError, UsageError
-from netdiag.report import diag, print_json
+from netdiag.report import diag, print_document
 
 USAGE_EXIT = 2
 MAX_PREFIX_WITHOUT_FORCE = 16
@@ -95,6 +95,7 @@ class ScanReport:
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag scan",
+        usage="netdiag scan [options]",
         description="Who is on the container networks, what they answer to, are they reachable.",
     )
     p.add_argument(
@@ -115,7 +116,7 @@ def build_parser() -> ArgumentParser:
         "--force", action="store_true", help="allow ranges larger than /16 and public ranges"
     )
     p.add_argument("--ports", metavar="LIST", help="ports to test, e.g. 80,443,3306 or 8000-8010")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(p)
     add_timing_options(p, 1.0, 30.0, per="step (connect, DNS query, probe)")
     p.add_argument("--no-docker", action="store_true", help="do not use the Docker API")
     p.add_argument(
@@ -188,19 +189,57 @@ class Progress:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.network and args.no_docker:
+        raise UsageError("--network needs the Docker API: drop --no-docker, or use --subnet")
     subnets = [check_subnet(s, args.force) for s in args.subnet]
     ports = parse_ports(args.ports) if args.ports else None
     deadline = Deadline(args.deadline)
-    progress = Progress(sys.stderr.isatty())
+    progress = Progress(sys.stderr.isatty() and not args.quiet)
     report = scan(args, subnets, ports, deadline, progress)
     if args.json:
-        print_json(report.to_dict())
-    else:
+        payload = report.to_dict()
+        payload.pop("ok", None)  # the envelope's
+        print_document("scan", report.ok, payload, started)
+    elif not args.quiet:
         print(render(report))
+    elif not report.ok:
+        print(render(report, only_failed=True))
     return 0 if report.ok else 1
+
+
+def named_networks(names: list[str], docker_nets: list[Any]) -> list[Any]:
+    """The Docker networks named by --network (a name or an id prefix); a name that matches
+    none is a usage error that lists the networks there are (and the closest one)."""
+    found = [n for n in docker_nets if n.name in names or n.id.startswith(tuple(names))]
+    for name in names:
+        if not any(n.name == name or n.id.startswith(name) for n in found):
+            import difflib
+
+            known = sorted(n.name for n in docker_nets)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise UsageError(
+                f"no Docker network named {name!r}: {hint}(networks: {', '.join(known) or 'none'})"
+            )
+    return found
+
+
+def network_of_subnet(subnet: str, networks: list[Any]) -> Any | None:
+    """The network whose subnet holds ``subnet`` (equal to it, or a range inside it)."""
+    wanted = ipaddress.ip_network(subnet, strict=False)
+    for net in networks:
+        for text in net.subnets:
+            try:
+                own = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                continue
+            if wanted.version == own.version and wanted.subnet_of(own):  # type: ignore[arg-type]
+                return net
+    return None
 
 
 # ---------------------------------------------------------------- discovery
@@ -253,24 +292,30 @@ def scan(
             )
         return ns
 
+    if args.network and view is None:
+        raise NetdiagError(
+            f"--network needs the Docker API ({docker_info['note']}); "
+            "name the range with --subnet instead"
+        )
+    named = named_networks(args.network, docker_nets) if args.network else None
     if subnets:
         for subnet in subnets:
-            match = [n for n in docker_nets if subnet in n.subnets]
-            ns = from_docker(match[0]) if match else NetworkScan(subnet, [subnet], [])
+            if named is not None:
+                match = network_of_subnet(subnet, named)
+                if match is None:
+                    theirs = ", ".join(s for n in named for s in n.subnets) or "none"
+                    raise UsageError(
+                        f"--subnet {subnet} is not in --network {', '.join(args.network)} "
+                        f"(its subnets: {theirs})"
+                    )
+            else:
+                exact = [n for n in docker_nets if subnet in n.subnets]
+                match = exact[0] if exact else None
+            ns = from_docker(match) if match else NetworkScan(subnet, [subnet], [])
             ns.subnets = [subnet]
             networks.append(ns)
-    elif args.network:
-        if view is None:
-            raise NetdiagError(
-                f"--network needs the Docker API ({docker_info['note']}); "
-                "name the range with --subnet instead"
-            )
-        names = set(args.network)
-        found = [n for n in docker_nets if n.name in names or n.id.startswith(tuple(names))]
-        missing = names - {n.name for n in found}
-        if missing and not found:
-            raise NetdiagError(f"no Docker network named {', '.join(sorted(missing))}")
-        networks = [from_docker(n) for n in found]
+    elif named is not None:
+        networks = [from_docker(n) for n in named]
         if not any(n.self_addresses for n in networks):
             notes.append(
                 "not attached to the network: names are checked with this host's resolver "
@@ -419,6 +464,29 @@ def ip_le(a: str, b: str) -> bool:
 # ---------------------------------------------------------------- rendering
 
 
+PEER_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
+
+
+def _peer_row(p: Peer) -> list[str]:
+    """One peer as a table row; several names, ports or notes are lines of one cell, each
+    escaped on its own (a name or a version from a peer cannot add lines of its own)."""
+    from netdiag.report import printable
+
+    open_ports = [printable(_port_text(pr)) for pr in p.ports if pr.state == "open"]
+    rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
+    status = p.status if p.running else f"stopped ({p.state})"
+    return [
+        p.ip or "-",
+        "\n".join(printable(n) for n in p.names) or "(no DNS name)",
+        printable(p.container or "-"),
+        p.mac or "-",
+        status,
+        rtt,
+        "\n".join(open_ports) or "-",
+        "\n".join(printable(n) for n in p.notes),
+    ]
+
+
 def _port_text(pr: peerchecks.PortResult) -> str:
     """``3306/mysql 5.5.5-10.11.19-MariaDB``, ``80/http 200``, ``3306/tcp (protocol_mismatch)``."""
     if pr.protocol:
@@ -433,37 +501,27 @@ def _port_text(pr: peerchecks.PortResult) -> str:
     return f"{pr.port}/tcp"
 
 
-def render(report: ScanReport) -> str:
-    from netdiag.report import table
+def render(report: ScanReport, only_failed: bool = False) -> str:
+    """The report as text fitted to the terminal; ``only_failed`` (-q) keeps unreachable peers
+    and the summary line only."""
+    from netdiag.report import printable, table, wrap_indented
 
     out: list[str] = []
     for ns in report.networks:
-        header = f"network {ns.name}  {', '.join(ns.subnets)}"
+        if only_failed:
+            failing = [p for p in ns.peers if p.reachable is False]
+            if failing:
+                out.append(f"network {printable(ns.name)}")
+                out.append(table([_peer_row(p) for p in failing], PEER_HEADERS, fold=7))
+            continue
+        header = f"network {printable(ns.name)}  {', '.join(ns.subnets)}"
         header += f"  [{'+'.join(ns.source) or 'none'}]"
         if ns.internal:
             header += "  internal"
         out.append(header)
-        rows = []
-        for p in ns.peers:
-            open_ports = [_port_text(pr) for pr in p.ports if pr.state == "open"]
-            rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
-            status = p.status if p.running else f"stopped ({p.state})"
-            rows.append(
-                [
-                    p.ip or "-",
-                    "\n".join(p.names) or "(no DNS name)",
-                    p.container or "-",
-                    p.mac or "-",
-                    status,
-                    rtt,
-                    "\n".join(open_ports) or "-",
-                    "\n".join(p.notes),
-                ]
-            )
+        rows = [_peer_row(p) for p in ns.peers]
         if rows:
-            out.append(
-                table(rows, ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"])
-            )
+            out.append(table(rows, PEER_HEADERS, fold=7))
         else:
             out.append("  (no peers found)")
         for sw in ns.sweeps:
@@ -472,12 +530,14 @@ def render(report: ScanReport) -> str:
                 f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
                 + ("" if sw.complete else f" (stopped at {sw.last_swept})")
             )
-        out += [f"  note: {n}" for n in ns.notes]
+        for note in ns.notes:
+            out += wrap_indented(note, "  note: ", "        ")
         if ns.self_addresses:
             out.append(f"  this host/container: {', '.join(ns.self_addresses)}")
         out.append("")
     c = report.counts()
-    out += [f"note: {n}" for n in report.notes]
+    for note in [] if only_failed else report.notes:
+        out += wrap_indented(note, "note: ", "      ")
     summary = (
         f"{c['networks']} network(s), {c['peers']} peer(s): {c['reachable']} reachable, "
         f"{c['unreachable']} unreachable"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag import report
-from netdiag.args import ArgumentParser
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options
 from netdiag.deadline import Deadline
 from netdiag.discovery import container as container_mod
 from netdiag.discovery import local
@@ -125,7 +125,11 @@ def _own_ipv4(snap: local.Snapshot) -> str | None:
 
 
 def dns_check(
-    conf: resolvconf.ResolvConf, snap: local.Snapshot, hostname: str, deadline: Deadline
+    conf: resolvconf.ResolvConf,
+    snap: local.Snapshot,
+    hostname: str,
+    deadline: Deadline,
+    timeout: float = DNS_TIMEOUT,
 ) -> DnsCheck:
     """Ask the first nameserver for our own PTR (or our hostname) when it is local."""
     addr, port = conf.nameservers[0]
@@ -158,11 +162,11 @@ def dns_check(
             msg,
             addr,
             port=port,
-            timeout=deadline.timeout(min(DNS_TIMEOUT, conf.timeout)),
+            timeout=deadline.timeout(min(timeout, conf.timeout)),
             ignore_unexpected=True,
         )
     except dns.exception.Timeout:
-        check.status, check.detail = "no_reply", f"no reply within {DNS_TIMEOUT:g}s"
+        check.status, check.detail = "no_reply", f"no reply within {timeout:g}s"
     except (OSError, dns.exception.DNSException) as exc:
         check.status, check.detail = "error", f"{type(exc).__name__}: {exc}"
     else:
@@ -178,13 +182,17 @@ def dns_check(
 
 
 def docker_view(
-    info: container_mod.ContainerInfo, snap: local.Snapshot, hostname: str, deadline: Deadline
+    info: container_mod.ContainerInfo,
+    snap: local.Snapshot,
+    hostname: str,
+    deadline: Deadline,
+    timeout: float = DOCKER_TIMEOUT,
 ) -> DockerView:
     """Ask the API (GET only) who we are and which networks we are on; notes, never raises."""
     from netdiag.discovery import docker_api as d
 
     host = d.docker_host()
-    client = d.connect(timeout=max(0.1, deadline.timeout(DOCKER_TIMEOUT)))
+    client = d.connect(timeout=max(0.1, deadline.timeout(timeout)))
     if isinstance(client, d.Unavailable):
         return DockerView(host, False, client.note)
     view = DockerView(host, True)
@@ -232,8 +240,12 @@ def _address_in(addresses: list[str], subnets: list[str]) -> str | None:
     return None
 
 
-def gather(no_dns: bool, no_docker: bool) -> SelfReport:
-    deadline = Deadline(DEADLINE)
+def gather(
+    no_dns: bool, no_docker: bool, timeout: float = DNS_TIMEOUT, deadline_s: float = DEADLINE
+) -> SelfReport:
+    """Everything ``self`` reports; ``timeout`` bounds the DNS query and each Docker request,
+    ``deadline_s`` the whole gathering."""
+    deadline = Deadline(deadline_s)
     hostname = socket.gethostname()
     info = container_mod.detect()
     snap = local.snapshot()
@@ -247,10 +259,10 @@ def gather(no_dns: bool, no_docker: bool) -> SelfReport:
     elif no_dns:
         check = DnsCheck(False, detail="skipped: --no-dns")
     else:
-        check = dns_check(conf, snap, hostname, deadline)
+        check = dns_check(conf, snap, hostname, deadline, timeout)
     docker = None
     if not no_docker:
-        docker = docker_view(info, snap, hostname, deadline)
+        docker = docker_view(info, snap, hostname, deadline, timeout)
     return SelfReport(hostname, info, snap, conf, resolver_error, check, docker)
 
 
@@ -373,20 +385,29 @@ def render_text(rep: SelfReport) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="netdiag self",
+        usage="netdiag self [options]",
         description="Where am I: hostname, container id, interfaces, routes, resolver, Docker.",
+        epilog="self reports and never judges, so it has no -q: it exits 0 whenever it printed "
+        "its report.",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(parser, quiet=False)
+    add_timing_options(parser, DNS_TIMEOUT, DEADLINE, per="step (the DNS query, a Docker request)")
     parser.add_argument(
         "--no-dns", action="store_true", help="do not send the one check query to the resolver"
     )
     parser.add_argument("--no-docker", action="store_true", help="do not ask the Docker API")
-    args = parser.parse_args(argv)
-    rep = gather(args.no_dns, args.no_docker)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    started = time.monotonic()
+    args = build_parser().parse_args(argv)
+    rep = gather(args.no_dns, args.no_docker, args.timeout, args.deadline)
     if args.json:
-        report.print_json(rep.to_dict())
+        report.print_document("self", True, rep.to_dict(), started)
     else:
         sys.stdout.write(render_text(rep) + "\n")
     return 0

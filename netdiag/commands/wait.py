@@ -8,14 +8,13 @@ waits for the targets to go away instead. Progress lines go to stderr. See docs/
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 from typing import Any
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import ArgumentParser, add_output_options, positive_float
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
 from netdiag.records import record
@@ -57,23 +56,33 @@ class Waiting:
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag wait",
-        usage="netdiag wait TARGET... [--timeout S] [--interval S] [--invert] [--json] "
-        "[-- CMD ARGS...]",
+        usage="netdiag wait [options] TARGET... [-- CMD ARGS...]",
         description="Wait until all targets are ready (or gone with --invert), then run CMD.",
-        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage.",
+        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage. "
+        "As in wait-for-it and wait4x, --timeout is the total wait (--deadline is its synonym); "
+        "--attempt-timeout bounds one attempt.",
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
     p.add_argument(
         "-t",
         "--timeout",
         type=positive_float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
+        metavar="S",
         help=f"give up after S seconds in all (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="the same as --timeout (the whole command's bound, as every command has)",
     )
     p.add_argument(
         "--interval",
         type=positive_float,
         default=DEFAULT_INTERVAL,
+        metavar="S",
         help=f"longest pause between attempts (default {DEFAULT_INTERVAL:g}); "
         f"pauses start at {FIRST_DELAY * 1000:g} ms",
     )
@@ -81,12 +90,22 @@ def build_parser() -> ArgumentParser:
         "--attempt-timeout",
         type=positive_float,
         default=DEFAULT_ATTEMPT,
+        metavar="S",
         help=f"seconds one attempt may take (default {DEFAULT_ATTEMPT:g})",
     )
     p.add_argument("--invert", action="store_true", help="wait until the targets are NOT ready")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    add_output_options(p)
     return p
+
+
+def total_seconds(args) -> float:
+    """wait's whole bound: --timeout, or its synonym --deadline; both must agree."""
+    if args.timeout and args.deadline and args.timeout != args.deadline:
+        raise UsageError(
+            "--deadline is wait's --timeout (the total wait): give one of them, "
+            f"not {args.timeout:g} and {args.deadline:g}"
+        )
+    return args.timeout or args.deadline or DEFAULT_TIMEOUT
 
 
 def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -175,36 +194,38 @@ class Waiter:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     own, command = split_command(argv)
     args = build_parser().parse_args(own)
     if command is not None and not command:
         raise UsageError("nothing after '--': give the command to run")
+    total = total_seconds(args)
     from netdiag.commands.check import app_target
 
     targets = [app_target(t) for t in args.targets]
-    deadline = Deadline(args.timeout)
+    deadline = Deadline(total)
     waiter = Waiter(
         targets, deadline, args.interval, args.attempt_timeout, args.invert, not args.quiet
     )
     ready = waiter.run()
-    elapsed = time.monotonic() - waiter.start
     if args.json:
-        doc = {
+        from netdiag.report import print_document
+
+        payload = {
             "ready": ready,
             "invert": args.invert,
             "timed_out": not ready,
-            "elapsed_ms": round(elapsed * 1000, 3),
-            "command": command[0] if command else None,
+            "exec": command[0] if command else None,
             "targets": [s.to_dict() for s in waiter.states],
         }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        print_document("wait", ready, payload, started)
     sys.stdout.flush()
     if not ready:
         pending = [str(s.target) for s in waiter.states if s.ready_after is None]
         what = "still there" if args.invert else "not ready"
         cmd = f"; not running {command[0]}" if command else ""
         print(
-            f"netdiag wait: timeout after {args.timeout:g}s: {', '.join(pending)} {what}{cmd}",
+            f"netdiag wait: timeout after {total:g}s: {', '.join(pending)} {what}{cmd}",
             file=sys.stderr,
             flush=True,
         )
