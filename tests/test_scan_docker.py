@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_netdiag
+from tests.conftest import run_netdiag, usage_error
 from tests.support.docker_engine import DockerLab, docker
 from tests.support.schemas import netdiag_json
 
@@ -240,6 +240,17 @@ def test_scan_network_from_the_host(docker_lab: DockerLab) -> None:
     assert any(p["port"] == 80 and p["state"] == "open" for p in peers[0]["ports"])
     assert any("this host's resolver" in n for n in doc["notes"])
     assert proc.returncode == 0
+
+
+def test_network_and_subnet_that_disagree_are_usage_errors(docker_lab: DockerLab) -> None:
+    """Refused before any packet: a --subnet outside the --network, a misspelt --network."""
+    net = docker_lab.network(internal=True, subnet="10.213.96.0/24")
+    outside = run_netdiag("scan", "--network", net, "--subnet", "10.213.97.0/24")
+    assert outside.returncode == 2 and outside.stdout == ""
+    assert "is not in --network" in usage_error(outside.stderr, "scan")
+    assert "10.213.96.0/24" in outside.stderr
+    typo = run_netdiag("scan", "--network", net[:-1] + "x")
+    assert typo.returncode == 2 and f"did you mean {net}?" in usage_error(typo.stderr, "scan")
 
 
 def test_scan_flags_a_listed_container_that_does_not_answer(docker_lab: DockerLab) -> None:

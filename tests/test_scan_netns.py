@@ -160,6 +160,19 @@ def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
         assert "--subnet" in proc.stderr
 
 
+def test_lab_scan_quiet_lists_only_the_unreachable(lab: NetnsLab) -> None:
+    """-q: the unreachable peer's row and the summary line; nothing when all are reachable."""
+    proc, _ = scan_in_lab(lab, "--subnet", lab.subnet, "-q")
+    assert proc.returncode == 1, proc.stderr
+    drop = lab.host("drop")
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("10.")]
+    assert [r.split()[0] for r in rows] == [drop.ip], proc.stdout
+    assert "unreachable" in proc.stdout.splitlines()[-1]
+    octet = lab.octet
+    calm, _ = scan_in_lab(lab, "--subnet", f"10.77.{octet}.12/30", "-q")
+    assert (calm.returncode, calm.stdout) == (0, ""), calm.stdout + calm.stderr
+
+
 def test_lab_scan_keeps_the_global_deadline(lab: NetnsLab) -> None:
     proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--deadline", "0.4", "--json")
     assert proc.returncode == 1
