@@ -34,7 +34,12 @@ def _help() -> str:
     width = max(len(n) for n in COMMANDS)
     lines = [USAGE, "", "commands:"]
     lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
-    lines += ["", "Docs: docs/ in the source tree. Exit codes are listed per command there."]
+    lines += [
+        "",
+        "netdiag COMMAND -h shows a command's options and exit codes. The full reference,",
+        "every JSON key and the JSON Schemas: docs/reference.md and docs/schemas/ in",
+        "netdiag's source repository.",
+    ]
     return "\n".join(lines)
 
 

@@ -85,3 +85,46 @@ def test_conflicting_flags_are_usage_errors(argv: list[str], reason: str) -> Non
     assert out.returncode == 2, out
     assert out.stdout == ""
     assert reason in usage_error(out.stderr, argv[0])
+
+
+# --- help: enough for a pip user who has no docs/ ---------------------------------------------
+
+
+def test_top_help_points_to_command_help() -> None:
+    out = run_netdiag("-h")
+    assert out.returncode == 0 and "netdiag COMMAND -h" in out.stdout
+    assert "in the source tree" not in out.stdout
+
+
+@pytest.mark.parametrize("command", ["probe", "scan", "self", "check", "wait", "doctor"])
+def test_command_help_has_exit_codes_and_seconds_metavars(command: str) -> None:
+    out = run_netdiag(command, "-h")
+    assert out.returncode == 0 and "Exit:" in out.stdout
+    assert "TIMEOUT" not in out.stdout and "DEADLINE" not in out.stdout  # seconds are S
+    if command != "check":
+        assert "3 internal error" in " ".join(out.stdout.split())
+
+
+def test_dig_help_lists_every_implemented_option() -> None:
+    """Every option docs/dig.md calls implemented or accepted is in `dig -h`, as in BIND."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "dig.md").read_text()
+    section = text.split("### Options", 1)[1].split("Known to dig but not implemented", 1)[0]
+    words = set(re.findall(r"`\+(?:\[no\])?([a-z]+)", section))
+    out = run_netdiag("dig", "-h")
+    assert out.returncode == 0 and out.stderr == ""
+    assert out.stdout.startswith("Usage:  dig [@global-server]")
+    missing = {w for w in words if w not in out.stdout}
+    assert not missing, missing
+    for flag in ("-4", "-6", "-c class", "-f filename", "-p port", "-q name", "-t type", "-x"):
+        assert flag in out.stdout
+    assert all(len(line) <= 100 for line in out.stdout.splitlines())
+
+
+def test_check_reads_a_checks_file_from_stdin() -> None:
+    spec = '[checks.closed]\ntarget = "tcp://127.0.0.1:1"\nexpect = "refused"\n'
+    out = run_netdiag("check", "-f", "-", input=spec)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("PASS closed tcp://127.0.0.1:1: refused (expected refused)")

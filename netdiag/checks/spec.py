@@ -272,10 +272,16 @@ def parse(source: str, path: str = "<checks>") -> ChecksFile:
 
 
 def load(path: str) -> ChecksFile:
-    """Read and validate a checks file (at most 1 MiB)."""
+    """Read and validate a checks file (at most 1 MiB); ``-`` reads it from stdin, as dig -f."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        if path == "-":
+            import sys
+
+            path = "<stdin>"
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read checks file {path}: {exc.strerror}") from None
     if len(data) > MAX_FILE_BYTES:

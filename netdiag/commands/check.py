@@ -31,9 +31,13 @@ def build_parser() -> ArgumentParser:
         prog="netdiag check",
         usage="netdiag check [options] [TARGET...] [-f FILE]",
         description="Probe targets (and/or a checks file) once: exit 0 if all hold, else 1.",
+        epilog="Exit: 0 every check holds; 1 anything else, usage errors and Ctrl-C included "
+        "(never 2: Docker reserves it for HEALTHCHECK).",
     )
     p.add_argument("targets", nargs="*", metavar="TARGET", help="URL, e.g. mysql://db:3306")
-    p.add_argument("-f", "--file", metavar="FILE", help="TOML checks file (docs/healthchecks.md)")
+    p.add_argument(
+        "-f", "--file", metavar="FILE", help="TOML checks file, - for stdin (docs/healthchecks.md)"
+    )
     add_output_options(p)
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, set_defaults=False)

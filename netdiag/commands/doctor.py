@@ -29,7 +29,8 @@ def build_parser() -> ArgumentParser:
         description="Diagnose the app's path to a service, step by step, with fixes.",
         epilog="NAME (or NAME:PORT) means mysql://NAME:3306 (not tcp: doctor diagnoses the "
         "app's database); no argument means $MYSQL_HOST. Credentials come from MYSQL_USER, "
-        "MYSQL_PASSWORD, MYSQL_DB and their _FILE twins.",
+        "MYSQL_PASSWORD, MYSQL_DB and their _FILE twins. "
+        "Exit: 0 no step failed, 1 a step failed, 2 usage, 3 internal error.",
     )
     p.add_argument("target", nargs="?", metavar="NAME|TARGET", help="e.g. mysql or mysql://db")
     p.add_argument("--table", help="also check that this table exists (in MYSQL_DB)")

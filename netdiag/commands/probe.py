@@ -27,7 +27,8 @@ def build_parser() -> ArgumentParser:
         usage="netdiag probe [options] TARGET...",
         description="Probe targets by protocol: tcp, mysql, postgres, redis, http(s).",
         epilog="`netdiag probe mysql` (no host) probes $MYSQL_HOST with the todo app's "
-        "MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB (and their _FILE twins).",
+        "MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB (and their _FILE twins). "
+        "Exit: 0 every result ok, 1 one is not, 2 usage, 3 internal error.",
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
     add_output_options(p)

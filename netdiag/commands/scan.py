@@ -26,6 +26,8 @@ def build_parser() -> ArgumentParser:
         prog="netdiag scan",
         usage="netdiag scan [options]",
         description="Who is on the container networks, what they answer to, are they reachable.",
+        epilog="Exit: 0 every running peer reachable, 1 one is not (or nothing could be "
+        "scanned), 2 usage (also a range the safety rules refuse), 3 internal error.",
     )
     p.add_argument(
         "--network",

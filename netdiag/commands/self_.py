@@ -138,8 +138,8 @@ def build_parser() -> ArgumentParser:
         prog="netdiag self",
         usage="netdiag self [options]",
         description="Where am I: hostname, container id, interfaces, routes, resolver, Docker.",
-        epilog="self reports and never judges, so it has no -q: it exits 0 whenever it printed "
-        "its report.",
+        epilog="self reports and never judges, so it has no -q. "
+        "Exit: 0 the report was printed, 2 usage, 3 internal error.",
     )
     add_output_options(parser, quiet=False)
     add_timing_options(parser, DNS_TIMEOUT, DEADLINE, per="step (the DNS query, a Docker request)")

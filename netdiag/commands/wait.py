@@ -58,7 +58,8 @@ def build_parser() -> ArgumentParser:
         prog="netdiag wait",
         usage="netdiag wait [options] TARGET... [-- CMD ARGS...]",
         description="Wait until all targets are ready (or gone with --invert), then run CMD.",
-        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage. "
+        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage, "
+        "3 internal error. "
         "As in wait-for-it and wait4x, --timeout is the total wait (--deadline is its synonym); "
         "--attempt-timeout bounds one attempt.",
     )
