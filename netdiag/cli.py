@@ -67,14 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         return module.main(rest)
     except UsageError as exc:
         from netdiag.args import usage_of
+        from netdiag.report import printable
 
         usage = exc.usage or usage_of(module)
         if usage:
             print(usage, file=sys.stderr)
-        print(f"netdiag {name}: error: {exc}", file=sys.stderr)
+        print(f"netdiag {name}: error: {printable(exc)}", file=sys.stderr)
         return usage_exit
-    except NetdiagError as exc:
-        print(f"netdiag {name}: {exc}", file=sys.stderr)
+    except NetdiagError as exc:  # may quote a peer (a Docker API, a file): escaped
+        from netdiag.report import printable
+
+        print(f"netdiag {name}: {printable(exc)}", file=sys.stderr)
         return failure_exit
     except KeyboardInterrupt:
         print(f"netdiag {name}: interrupted", file=sys.stderr)
@@ -86,9 +89,15 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+        try:
+            from netdiag.report import printable
+
+            text = printable(exc)
+        except Exception:  # the bug may be in the renderer itself: still one line
+            text = repr(str(exc))
         print(
             f"netdiag {name}: internal error (a bug in netdiag; NETDIAG_DEBUG=1 shows where): "
-            f"{type(exc).__name__}: {exc}",
+            f"{type(exc).__name__}: {text}",
             file=sys.stderr,
         )
         return internal_exit

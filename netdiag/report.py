@@ -154,15 +154,18 @@ def table(
     headers: Sequence[str],
     width: int | None = None,
     fold: int | None = None,
+    indent: str = "",
+    rule: bool = True,
 ) -> str:
     """A plain-text table that fits ``width`` columns (default: terminal_width()).
 
     Cells may hold several lines (``"\\n"``-joined); each line is made printable. When the
     table is too wide, the widest columns are narrowed and their cells wrapped; the column
     ``fold`` (an index, usually the free-text detail) is instead printed under its row,
-    indented, when it would get fewer than MIN_FOLD characters.
+    indented, when it would get fewer than MIN_FOLD characters. ``indent`` starts every line;
+    ``rule=False`` leaves out the dashes under the headers.
     """
-    width = terminal_width() if width is None else width
+    width = (terminal_width() if width is None else width) - len(indent)
     ncols = len(headers)
     grid = [[[printable(x) for x in str(c).split("\n")] for c in row] for row in rows]
     heads = [str(h) for h in headers]
@@ -186,10 +189,9 @@ def table(
         if widths[i] <= floor[i]:
             break  # nothing left to narrow: the line stays long
         widths[i] -= 1
-    out = [
-        "  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
+    out = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
+    if rule:
+        out.append("  ".join("-" * w for w in widths))
     for index, row in enumerate(grid):
         cells = [[y for x in cell for y in wrap(x, w)] for cell, w in zip(row, widths, strict=True)]
         for n in range(max(len(c) for c in cells) if cells else 1):
@@ -201,7 +203,7 @@ def table(
             for text in folded[index]:
                 if text:
                     out += [FOLD_INDENT + x for x in wrap(text, width - len(FOLD_INDENT))]
-    return "\n".join(out)
+    return "\n".join(indent + line if line else line for line in out)
 
 
 def diag(message: str) -> None:

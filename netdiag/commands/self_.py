@@ -18,21 +18,30 @@ USAGE_EXIT = 2
 
 
 def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """A header row and its rows, fitted to the terminal (report.table, without a rule)."""
+    from netdiag.report import table
+
     if not rows:
         return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip()
-        for r in rows
-    ]
+    return table(rows[1:], rows[0], indent=indent, rule=False).splitlines()
 
 
 def _pairs(pairs: list[tuple[str, str]], indent: str = "") -> list[str]:
+    """``key  value`` lines; a long value wraps under itself."""
+    from netdiag.report import wrap_indented
+
     width = max(len(k) for k, _ in pairs)
-    return [f"{indent}{k.ljust(width)}  {v}".rstrip() for k, v in pairs]
+    lines: list[str] = []
+    for k, v in pairs:
+        head = f"{indent}{k.ljust(width)}  "
+        lines += [line.rstrip() for line in wrap_indented(v, head, " " * len(head))]
+    return lines
 
 
 def render_text(rep: SelfReport) -> str:
+    """The report for people; names from the Docker API are escaped like any peer's text."""
+    from netdiag.report import printable
+
     c = rep.container
     if c.in_container:
         where = f"in a container, id {c.id} (from {c.source})"
@@ -130,7 +139,7 @@ def render_text(rep: SelfReport) -> str:
         out += _columns(rows) if len(rows) > 1 else ["  (no networks)"]
     for note in rep.notes + rep.snapshot.notes:
         out.append(f"note: {note}")
-    return "\n".join(out)
+    return "\n".join(printable(line) for line in out)
 
 
 def build_parser() -> ArgumentParser:

@@ -157,9 +157,12 @@ class Waiter:
         self._lock = threading.Lock()
 
     def say(self, message: str) -> None:
+        """One progress line on stderr; a peer's text in it has its control characters escaped."""
         if self.progress:
+            from netdiag.report import printable
+
             with self._lock:
-                print(f"netdiag wait: {message}", file=sys.stderr, flush=True)
+                print(f"netdiag wait: {printable(message)}", file=sys.stderr, flush=True)
 
     def poll(self, state: Waiting) -> None:
         delay = min(FIRST_DELAY, self.interval)
