@@ -86,7 +86,7 @@ def print_document(
 
 DEFAULT_WIDTH = 100  # when stdout is not a terminal and COLUMNS is not set
 MIN_COLUMN = 8  # a column is never squeezed below this (or its header)
-MIN_FOLD = 24  # a fold column narrower than this goes under its row instead
+MIN_FOLD = 36  # a fold column narrower than this goes under its row instead
 FOLD_INDENT = "    "
 
 # C0 and C1 control characters, DEL, line/paragraph separators and bidi overrides: a peer's
@@ -156,6 +156,7 @@ def table(
     fold: int | None = None,
     indent: str = "",
     rule: bool = True,
+    narrow: Sequence[int] | None = None,
 ) -> str:
     """A plain-text table that fits ``width`` columns (default: terminal_width()).
 
@@ -163,7 +164,9 @@ def table(
     table is too wide, the widest columns are narrowed and their cells wrapped; the column
     ``fold`` (an index, usually the free-text detail) is instead printed under its row,
     indented, when it would get fewer than MIN_FOLD characters. ``indent`` starts every line;
-    ``rule=False`` leaves out the dashes under the headers.
+    ``rule=False`` leaves out the dashes under the headers. ``narrow`` names the columns that
+    may be narrowed and wrapped (default: all); the others (a status word, an address) keep
+    their width.
     """
     width = (terminal_width() if width is None else width) - len(indent)
     ncols = len(headers)
@@ -183,7 +186,11 @@ def table(
             heads = heads[:fold] + heads[fold + 1 :]
             natural = natural[:fold] + natural[fold + 1 :]
     widths = list(natural)
-    floor = [max(MIN_COLUMN, len(h)) for h in heads]
+    columns = [i for i in range(ncols) if i != fold] if folded is not None else list(range(ncols))
+    floor = [
+        max(MIN_COLUMN, len(h)) if narrow is None or i in narrow else natural[n]
+        for n, (i, h) in enumerate(zip(columns, heads, strict=True))
+    ]
     while total(widths) > width:
         i = max(range(len(widths)), key=lambda k: widths[k] - floor[k])
         if widths[i] <= floor[i]:
@@ -225,7 +232,8 @@ def render_results_table(results: Sequence[Any], width: int | None = None) -> st
         [r.target, r.address or "-", str(r.status), format_ms(r.elapsed_ms), printable(r.detail)]
         for r in results
     ]
-    return table(rows, ["TARGET", "ADDRESS", "STATUS", "TIME", "DETAIL"], width, fold=4)
+    headers = ["TARGET", "ADDRESS", "STATUS", "TIME", "DETAIL"]
+    return table(rows, headers, width, fold=4, narrow=(0, 4))
 
 
 def results_summary(results: Sequence[Any]) -> dict[str, Any]:

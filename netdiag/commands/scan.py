@@ -135,6 +135,9 @@ def _port_text(pr: peerchecks.PortResult) -> str:
 
 
 PEER_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
+# Names, container, RTT and ports wrap; notes go under the row on a narrow terminal; the
+# address, MAC and status keep their width.
+PEER_LAYOUT: dict = {"fold": 7, "narrow": (1, 2, 5, 6)}
 
 
 def _peer_row(p: Peer) -> list[str]:
@@ -168,7 +171,7 @@ def render(report: ScanReport, only_failed: bool = False) -> str:
             failing = [p for p in ns.peers if p.reachable is False]
             if failing:
                 out.append(f"network {printable(ns.name)}")
-                out.append(table([_peer_row(p) for p in failing], PEER_HEADERS, fold=7))
+                out.append(table([_peer_row(p) for p in failing], PEER_HEADERS, **PEER_LAYOUT))
             continue
         header = f"network {printable(ns.name)}  {', '.join(ns.subnets)}"
         header += f"  [{'+'.join(ns.source) or 'none'}]"
@@ -177,7 +180,7 @@ def render(report: ScanReport, only_failed: bool = False) -> str:
         out.append(header)
         rows = [_peer_row(p) for p in ns.peers]
         if rows:
-            out.append(table(rows, PEER_HEADERS, fold=7))
+            out.append(table(rows, PEER_HEADERS, **PEER_LAYOUT))
         else:
             out.append("  (no peers found)")
         for sw in ns.sweeps:
