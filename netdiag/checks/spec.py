@@ -31,9 +31,10 @@ CHECK_KEYS = {
     "table",
 }
 MYSQL_ONLY = ("user", "password_env", "database", "table")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HTTP_RE = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)$")
+# Patterns, compiled (and cached by re) on first use: a command-line check never needs them.
+_NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
+_ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_HTTP_RE = r"^(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)$"
 
 
 class SpecError(NetdiagError):
@@ -159,7 +160,7 @@ class _Validator:
 
     def check(self, name: str, table: Any) -> Check:
         here = ("checks", name)
-        if not _NAME_RE.match(name):
+        if not re.match(_NAME_RE, name):
             raise self.fail(here, "check names use letters, digits, '.', '_' and '-' (1-64)")
         if not isinstance(table, dict):
             raise self.fail(here, "must be a table: [checks.NAME] with target = ...")
@@ -211,7 +212,7 @@ class _Validator:
                 raise self.fail(keys, "must not be empty")
             for item in items:
                 spec = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
-                if not isinstance(spec, str) or not _HTTP_RE.match(spec):
+                if not isinstance(spec, str) or not re.match(_HTTP_RE, spec):
                     raise self.fail(keys, f'{item!r}: use 200, "2xx", "200-204" or a list')
                 check.http_status.append(spec)
         for key in MYSQL_ONLY:
@@ -220,7 +221,7 @@ class _Validator:
                 if target.scheme != "mysql":
                     raise self.fail(keys, "only for mysql:// targets")
                 value = self.string(table[key], keys)
-                if key == "password_env" and not _ENV_RE.match(value):
+                if key == "password_env" and not re.match(_ENV_RE, value):
                     raise self.fail(
                         keys, "must be an environment variable name, e.g. MYSQL_PASSWORD"
                     )

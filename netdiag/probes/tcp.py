@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from netdiag.probes.base import Probe, connect
+from netdiag.probes.base import Probe, handshake
 
 
 class TcpProbe(Probe):
@@ -13,6 +13,5 @@ class TcpProbe(Probe):
 
     def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
         start = time.monotonic()
-        sock = connect(address, port, timeout, self.options.source_address)
-        sock.close()
+        handshake(address, port, timeout, self.options.source_address)
         return {"connect_ms": round((time.monotonic() - start) * 1000, 3)}
