@@ -15,8 +15,11 @@ from tests.health_peers import listener
 
 # Not needed for tcp://: protocol libraries, the Docker API, packet building, DNS resolution
 # (an IP literal needs none), thread pools (logging comes with them), dataclasses (inspect,
-# ast, dis) and tabulate (tables are drawn by netdiag.report).
+# ast, dis), tabulate (tables are drawn by netdiag.report) and even the socket module (the
+# handshake uses _socket, its C core; socket's enums and selectors cost more than the check).
 NEVER_FOR_TCP = (
+    "socket",
+    "selectors",
     "docker",
     "scapy",
     "dns",
