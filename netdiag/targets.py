@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from netdiag.errors import UsageError
+from netdiag.records import record
 
 DEFAULT_PORTS: dict[str, int | None] = {
     "tcp": None,
@@ -26,7 +26,7 @@ DEFAULT_PORTS: dict[str, int | None] = {
 SCHEME_ALIASES = {"postgresql": "postgres"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """One parsed target. ``host`` is a name or an IP literal (no brackets)."""
 
