@@ -111,7 +111,7 @@ class Answer:
         self.when = time.time() if when is None else when
         self.repeat_stats = False  # dig's double statistics quirk (see digquery.run_lookup)
         self.client_cookie = b""  # the COOKIE we sent, to judge the server's echo as dig does
-        self._ttls: tuple[list[list[int]], int | None] | None | bool = False  # not read yet
+        self._ttls: tuple[list[list[int]], int | None] | bool | None = False  # not read yet
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
