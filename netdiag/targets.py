@@ -9,6 +9,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from netdiag.dns.lookup import check_name
 from netdiag.errors import UsageError
 
 DEFAULT_PORTS: dict[str, int | None] = {
@@ -23,6 +24,14 @@ DEFAULT_PORTS: dict[str, int | None] = {
 }
 
 SCHEME_ALIASES = {"postgresql": "postgres"}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,8 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
     host = parts.hostname or ""
     if not host:
         raise UsageError(f"target {text!r} has no host")
+    if not _is_ip(host):
+        check_name(host)  # a name DNS cannot carry is the user's mistake: exit 2, no query
     if port is None:
         port = DEFAULT_PORTS[scheme]
     if scheme == "tcp" and port is None:

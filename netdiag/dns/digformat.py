@@ -24,6 +24,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from netdiag.dns import rcodes
 from netdiag.dns.digargs import DigOptions, Lookup
 
 TTL_COLUMN, CLASS_COLUMN, TYPE_COLUMN, RDATA_COLUMN, TAB = 24, 32, 40, 48, 8
@@ -158,28 +159,7 @@ def _columns(fields: list[tuple[str, int | None]]) -> str:
     return out
 
 
-RCODES = [
-    "NOERROR",
-    "FORMERR",
-    "SERVFAIL",
-    "NXDOMAIN",
-    "NOTIMP",
-    "REFUSED",
-    "YXDOMAIN",
-    "YXRRSET",
-    "NXRRSET",
-    "NOTAUTH",
-    "NOTZONE",
-    *(f"RESERVED{i}" for i in range(11, 16)),
-    "BADVERS",
-]
-
-
-def rcode_text(rcode: int) -> str:
-    """dig's name for an rcode: BIND's table (RESERVED11-15, BADVERS, BADCOOKIE), else "?N"."""
-    if 0 <= rcode < len(RCODES):
-        return RCODES[rcode]
-    return "BADCOOKIE" if rcode == 23 else f"?{rcode}"
+rcode_text = rcodes.rcode_text
 
 
 def type_text(rdtype: int) -> str:
