@@ -213,6 +213,7 @@ BAD_PACKET = {  # dnspython exception -> words for the fault (dig's where it has
     "BadTSIG": "bad TSIG record",
     "LabelTooLong": "a label over 63 bytes",
     "NameTooLong": "a name over 255 bytes",
+    "PointerChainTooLong": "a compression pointer chain over 16 hops",
 }
 
 
@@ -338,7 +339,7 @@ def classify(reply: dns.message.Message, rdtype: str) -> FailureKind | None:
     rcode = reply.rcode()
     if rcode == 0:
         wanted = dns.rdatatype.from_text(rdtype)
-        has = any(rrset.rdtype == wanted for rrset in reply.answer)
+        has = any(rrset.rdtype == wanted and rrset.rdclass == 1 for rrset in reply.answer)
         return None if has else FailureKind.NO_DATA
     return RCODE_KINDS.get(rcode, FailureKind.OTHER_RCODE)
 
@@ -456,7 +457,9 @@ def resolve(
                 continue
             answered_by = answered_by or outcome.server
             for rrset in outcome.reply.answer:
-                if rrset.rdtype in (1, 28):  # A, AAAA (CNAME chains are followed by the server)
+                # A, AAAA of class IN only: other classes parse as other rdata (no .address).
+                # CNAME chains are followed by the server.
+                if rrset.rdtype in (1, 28) and rrset.rdclass == 1:
                     ttl = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
                     addresses += [r.address for r in rrset if r.address not in addresses]
         if addresses and answered_by:
@@ -466,7 +469,7 @@ def resolve(
         # A family that got an answer speaks for the name; one that got none only when no
         # family did (an empty AAAA beside a lost A is no_reply, not no_data).
         replied = [o for o in outcomes if o.reply is not None]
-        failures += [o for o in (replied or outcomes) if o.kind is not None]
+        failures += replied or outcomes
         all_nxdomain &= bool(replied) and all(o.kind == FailureKind.NXDOMAIN for o in replied)
     raise _failure(name, conf, failures, all_nxdomain)
 
