@@ -14,6 +14,7 @@ same bytes, so outputs are compared as bytes (decoded with surrogateescape).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -95,7 +96,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "duplicates-short": ([*SERVER, "dup" + H, "+short"], "10.213.9.1\n10.213.9.1\n"),
     "interleaved": ([*SERVER, "interleaved" + H, "+nocmd"], "300\tIN\tA\t10.213.9.2"),
     "ttl-max": ([*SERVER, "ttl-max" + H], "\t4294967295 IN\tA\t"),
-    "ttl-max-json-like-noall": ([*SERVER, "ttl-max" + H, "+noall", "+answer"], "2147483648"),
+    "ttl-max-answer-only": ([*SERVER, "ttl-max" + H, "+noall", "+answer"], "2147483648"),
     "rcode-15": ([*SERVER, "rcode-15" + H], "status: RESERVED15"),
     "rcode-names": (
         [*SERVER, "+nocmd", "+nostats"]
@@ -191,3 +192,17 @@ def test_same_as_bind_dig_waiting_out_a_hostile_server(
     args = [a.format(P=server.port) for a in args]
     ours = assert_same_as_bind(args, home)
     assert evidence in ours[0]
+
+
+def test_json_names_a_reply_dig_gave_up_on(server: FakeEmbeddedDNS, home: Path) -> None:
+    """--json: a TCP reply with the wrong ID is a bad_packet entry saying so; exit 0 as dig."""
+    out, err, code = _run(
+        [*NETDIAG, "dig", "--json", "@127.0.0.1", "-p", str(server.port), "+tcp", "wrong-id" + H],
+        home,
+    )
+    assert (err, code) == ("", 0)
+    (query,) = json.loads(out)["queries"]
+    assert query["status"] == "bad_packet" and query["reply"] is None
+    (line,) = query["errors"]
+    expected, got = ID_MISMATCH.search(line).groups()  # type: ignore[union-attr]
+    assert line.startswith("ERROR: ID mismatch") and int(got) == int(expected) ^ 0xFFFF
