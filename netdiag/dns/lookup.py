@@ -13,7 +13,9 @@ API (stable; probe, check, wait, doctor, scan and self build on it):
   nameservers in turn; ``Outcome.kind`` is None when the reply holds records of ``rdtype``,
   else the ``FailureKind`` that explains why not.
 - ``ask(qname, rdtype, conf, deadline) -> (reply, server)``: the first usable reply (any
-  rcode) and who sent it, or (None, None).
+  rcode) and who sent it, or (None, None); ``reply_status(reply)`` names it in the same
+  vocabulary (``ok`` or a ``FailureKind`` value; None is ``no_reply``, so use ``query`` where
+  a malformed reply must be told from none).
 - ``check_name(name)``: raise ``BadName`` unless ``name`` fits DNS (labels of 1-63 bytes, at
   most 255 bytes on the wire).
 
@@ -49,7 +51,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from netdiag.dns.rcodes import rcode_text
-from netdiag.dns.resolvconf import ResolvConf, load
+from netdiag.dns.resolvconf import ResolvConf, load, server_text
 from netdiag.errors import UsageError
 
 if TYPE_CHECKING:
@@ -344,10 +346,6 @@ def classify(reply: dns.message.Message, rdtype: str) -> FailureKind | None:
     return RCODE_KINDS.get(rcode, FailureKind.OTHER_RCODE)
 
 
-def _where(server: tuple[str, int]) -> str:
-    return f"{server[0]}#{server[1]}" if server[1] != 53 else server[0]
-
-
 def query(qname: str, rdtype: str, conf: ResolvConf, deadline: float) -> Outcome:
     """Ask ``qname``/``rdtype`` of each nameserver in turn, ``conf.attempts`` rounds, until one
     gives a usable reply (any rcode) or ``deadline`` (monotonic) passes. Raises ``BadName``
@@ -373,21 +371,21 @@ def query(qname: str, rdtype: str, conf: ResolvConf, deadline: float) -> Outcome
             except _NoReply:
                 continue
             except _Malformed as bad:
-                malformed.append(f"from {_where(server)}: {bad}")
+                malformed.append(f"from {server_text(*server)}: {bad}")
                 continue
             outcome.reply, outcome.server = reply, server
             outcome.rcode = rcode_text(reply.rcode())
             outcome.kind = classify(reply, rdtype)
             if outcome.kind is not None:
-                outcome.detail = f"{outcome.rcode} from {_where(server)}"
+                outcome.detail = f"{outcome.rcode} from {server_text(*server)}"
                 outcome.detail += RCODE_HINTS.get(outcome.kind, "")
                 if outcome.kind == FailureKind.OTHER_RCODE:
                     outcome.detail = (
-                        f"rcode {outcome.rcode} ({reply.rcode()}) from {_where(server)}"
+                        f"rcode {outcome.rcode} ({reply.rcode()}) from {server_text(*server)}"
                     )
                 elif outcome.kind == FailureKind.NO_DATA:
                     outcome.detail = (
-                        f"no {rdtype} records (NOERROR, empty answer) from {_where(server)}"
+                        f"no {rdtype} records (NOERROR, empty answer) from {server_text(*server)}"
                     )
             return outcome
     if malformed:
@@ -395,7 +393,7 @@ def query(qname: str, rdtype: str, conf: ResolvConf, deadline: float) -> Outcome
         outcome.detail = f"malformed reply to {qname} {rdtype} {malformed[0]}"
     else:
         outcome.kind = FailureKind.NO_REPLY
-        servers = ", ".join(_where(s) for s in conf.nameservers)
+        servers = ", ".join(conf.server_texts)
         outcome.detail = f"no reply from resolver {servers}"
     return outcome
 
@@ -404,8 +402,11 @@ def ask(
     qname: str, rdtype: str, conf: ResolvConf, deadline: float
 ) -> tuple[dns.message.Message | None, tuple[str, int] | None]:
     """The first usable reply (any rcode) from any nameserver, and who sent it; (None, None)
-    when none came (see ``query`` for why)."""
-    outcome = query(qname, rdtype, conf, deadline)
+    when none came, or when ``qname`` cannot be asked at all (``query`` says which)."""
+    try:
+        outcome = query(qname, rdtype, conf, deadline)
+    except BadName:
+        return None, None
     return outcome.reply, outcome.server
 
 
@@ -419,6 +420,18 @@ def _as_query_name(qname: str) -> bool:
     except dns.exception.DNSException:
         return False
     return True
+
+
+def reply_status(reply: dns.message.Message | None) -> str:
+    """One word for a reply (from ``ask``), in ``FailureKind``'s vocabulary: ``ok`` (NOERROR
+    with records), else a ``FailureKind`` value (``no_reply`` for None). ``query`` tells a
+    malformed reply from none; ``ask`` cannot."""
+    if reply is None:
+        return FailureKind.NO_REPLY
+    rcode = reply.rcode()
+    if rcode == 0:
+        return "ok" if any(len(rrset) for rrset in reply.answer) else FailureKind.NO_DATA
+    return RCODE_KINDS.get(rcode, FailureKind.OTHER_RCODE)
 
 
 def resolve(
@@ -464,8 +477,7 @@ def resolve(
                     addresses += [r.address for r in rrset if r.address not in addresses]
         if addresses and answered_by:
             elapsed = (time.monotonic() - start) * 1000
-            src = f"{answered_by[0]}#{answered_by[1]}"
-            return Lookup(name, addresses, qname, src, elapsed, ttl)
+            return Lookup(name, addresses, qname, server_text(*answered_by), elapsed, ttl)
         # A family that got an answer speaks for the name; one that got none only when no
         # family did (an empty AAAA beside a lost A is no_reply, not no_data).
         replied = [o for o in outcomes if o.reply is not None]
@@ -477,7 +489,7 @@ def resolve(
 def _failure(
     name: str, conf: ResolvConf, failures: list[Outcome], all_nxdomain: bool
 ) -> LookupFailure:
-    servers = ", ".join(_where(s) for s in conf.nameservers)
+    servers = ", ".join(conf.server_texts)
     if not failures:  # no query name fitted in a DNS message
         return LookupFailure(FailureKind.NO_DATA, f"{name}: no query name fits in DNS")
     if all_nxdomain:
