@@ -127,7 +127,8 @@ def parse_start(payload: bytes) -> dict[str, Any]:
     except (_Bad, struct.error, RecursionError):
         raise ValueError("not an AMQP connection.start") from None
     return {
-        "version": f"0-{major}-{minor}" if major == 0 else f"{major}-{minor}",
+        # the 0-9-1 header was accepted: the revision is 1 (connection.start has no field for it)
+        "version": "0-9-1" if (major, minor) == (0, 9) else f"{major}-{minor}",
         "server_properties": properties,
         "mechanisms": mechanisms.split(),
         "locales": locales.split(),
@@ -149,7 +150,7 @@ def answer(data: bytes, final: bool = False) -> Parsed:
         if spoken is None:
             return None
         return Identity(
-            "amqp", spoken, note="refused 0-9-1", facts={"header_reply": data[:8].hex()}
+            "amqp", spoken, note="answered with its protocol header", facts={"header_reply": data[:8].hex()}
         )
     if data[0] != FRAME_METHOD or data[1:3] != b"\x00\x00":
         return None

@@ -236,6 +236,9 @@ class _Run:
         if ch.found is not None:
             self.win(ch)
         self.update(ch)
+        if ch is not self.winner:
+            # a server that handles one connection at a time must see this one end
+            ch.close()
 
     def win(self, ch: _Channel) -> None:
         found = ch.found
@@ -363,11 +366,6 @@ class _Run:
             now = time.monotonic()
             if now >= self.hard:
                 break
-            for ch in self.channels:
-                if not ch.done and now >= ch.window_end:
-                    self.finish(ch, now)
-            if self.winner is not None:
-                break
             listener = self.channels[0]
             hung_up = listener.nudge is None and listener.eof and not listener.buf
             if self.spoke_first or hung_up:
@@ -377,6 +375,11 @@ class _Run:
                 self.stage = len(self.stages)
             elif self.next_stage_at is not None and now >= self.next_stage_at:
                 self.start_stage(now)
+            for ch in self.channels:
+                if not ch.done and now >= ch.window_end:
+                    self.finish(ch, now)
+            if self.winner is not None:
+                break
             if self.next_stage_at is None and all(ch.done for ch in self.channels):
                 break
             ends = [ch.window_end for ch in self.channels if not ch.done]

@@ -75,12 +75,24 @@ def _header_value(head: bytes, name: bytes) -> str | None:
     return None
 
 
+def _bare_page(data: bytes, final: bool) -> Parsed:
+    """An error page with no status line: what Python's http.server sends, HTTP/0.9 style, to
+    a request line it cannot parse (the HTTP/2 preface)."""
+    head = data[:15].lower()
+    for start in (b"<!doctype html", b"<html"):
+        if head.startswith(start):
+            return Identity("http", "HTTP", note="an error page without a status line")
+        if start.startswith(head):
+            return None if final else INCOMPLETE
+    return None
+
+
 def http1(data: bytes, final: bool = False) -> Parsed:
     """An HTTP/1.x reply: ``HTTP/1.0 200 OK`` and its ``Server`` header."""
-    if len(data) < 5 and b"HTTP/".startswith(data):
-        return None if final or not data else INCOMPLETE
     if not data.startswith(b"HTTP/"):
-        return None
+        if data and b"HTTP/".startswith(data[:5]):
+            return None if final else INCOMPLETE
+        return _bare_page(data, final)
     end = data.find(b"\n")
     if end < 0:
         return None if final or len(data) >= MAX_HEAD else INCOMPLETE
