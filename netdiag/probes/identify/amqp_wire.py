@@ -150,7 +150,10 @@ def answer(data: bytes, final: bool = False) -> Parsed:
         if spoken is None:
             return None
         return Identity(
-            "amqp", spoken, note="answered with its protocol header", facts={"header_reply": data[:8].hex()}
+            "amqp",
+            spoken,
+            note="answered with its protocol header",
+            facts={"header_reply": data[:8].hex()},
         )
     if data[0] != FRAME_METHOD or data[1:3] != b"\x00\x00":
         return None
