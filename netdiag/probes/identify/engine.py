@@ -18,6 +18,7 @@ import selectors
 import socket
 import ssl
 import time
+import warnings
 from typing import Any
 
 from netdiag.probes import mysql_wire
@@ -79,7 +80,8 @@ class _TLS:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         # old servers should be named too, not refused: allow every version and cipher
-        with contextlib.suppress(ValueError, ssl.SSLError):
+        with contextlib.suppress(ValueError, ssl.SSLError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
             ctx.minimum_version = ssl.TLSVersion.TLSv1
             ctx.set_ciphers("ALL:@SECLEVEL=0")
         self.incoming = ssl.MemoryBIO()
@@ -203,6 +205,7 @@ class _Run:
         self.sel = selectors.DefaultSelector()
         self.next_stage_at: float | None = None
         self.winner: _Channel | None = None
+        self.guess: _Channel | None = None
         self.spoke_first = False
 
     # -- channels
@@ -236,7 +239,7 @@ class _Run:
         if ch.found is not None:
             self.win(ch)
         self.update(ch)
-        if ch is not self.winner:
+        if ch is not self.winner and ch is not self.guess:
             # a server that handles one connection at a time must see this one end
             ch.close()
 
@@ -261,7 +264,10 @@ class _Run:
                 name = "TLS " + facts["tls_version"][4:]
             found = Identity("tls", name, found.product, found.version, facts, note)
             ch.found = found
-        if self.winner is None:
+        if not found.certain:
+            # a guess: keep it unless a sure answer comes while the others still wait
+            self.guess = self.guess or ch
+        elif self.winner is None:
             self.winner = ch
 
     # -- stages
@@ -405,6 +411,8 @@ class _Run:
                 break
 
     def close(self) -> None:
+        if self.winner is None:
+            self.winner = self.guess
         for ch in self.channels:
             if ch is not self.winner:
                 ch.close()

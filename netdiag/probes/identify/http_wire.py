@@ -81,7 +81,9 @@ def _bare_page(data: bytes, final: bool) -> Parsed:
     head = data[:15].lower()
     for start in (b"<!doctype html", b"<html"):
         if head.startswith(start):
-            return Identity("http", "HTTP", note="an error page without a status line")
+            return Identity(
+                "http", "HTTP", note="an error page without a status line", certain=False
+            )
         if start.startswith(head):
             return None if final else INCOMPLETE
     return None

@@ -43,6 +43,8 @@ class Identity:
     version: str | None = None
     facts: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     note: str | None = None  # a short remark for people: "requires AUTH", "TLS offered"
+    # False for a guess another answer should beat (an HTML page without a status line)
+    certain: bool = field(default=True, compare=False)
 
     @property
     def label(self) -> str:
@@ -74,6 +76,7 @@ class Identity:
             "version": self.version,
             "note": self.note,
             "detail": self.detail,
+            "certain": self.certain,
             "facts": self.facts,
         }
 
