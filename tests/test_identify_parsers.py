@@ -307,3 +307,18 @@ def test_flipped_bytes_of_captures(noise: bytes) -> None:
             data[(i * 7919) % len(data)] = b
         nudges.classify(bytes(data), entry["nudge"] or None)
         nudges.classify(bytes(data), entry["nudge"] or None, final=True)
+
+
+def test_mismatch_lines() -> None:
+    from netdiag.probes.identify.mismatch import matches, mismatch_detail
+
+    web = nudges.classify(*capture("python_http_get"))
+    assert mismatch_detail("mysql", 3306, web) == (
+        "3306 speaks HTTP/1.0 (SimpleHTTP/0.6 Python/3.11.7), not MySQL"
+    )
+    ssh = nudges.classify(*capture("ssh_banner"))
+    assert (
+        mismatch_detail("postgres", 5432, ssh) == "5432 speaks SSH (OpenSSH_9.2p1), not PostgreSQL"
+    )
+    assert matches("http", web) and not matches("https", web) and matches("tcp", ssh)
+    assert matches("https", nudges.classify(*capture("openssl_server_hello")))

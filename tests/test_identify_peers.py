@@ -222,3 +222,22 @@ def test_ssh_banner_from_a_fake_is_named_fast() -> None:
     assert result.detail == "speaks SSH (OpenSSH_9.2p1)"
     banner, _ = engine.waits(result.connect_ms / 1000)
     assert result.elapsed_ms / 1000 < banner + SLACK  # named on arrival, not at the wait's end
+
+
+def test_many_ports_at_once_cost_one_budget(redis_server, python_http) -> None:  # type: ignore[no-untyped-def]
+    with (
+        hostile.hostile_peer(hostile.silent) as quiet,
+        hostile.hostile_peer(hostile.ssh_banner) as ssh,
+    ):
+        pairs = [
+            (quiet.host, quiet.port),
+            (ssh.host, ssh.port),
+            (redis_server.host, redis_server.port),
+            (python_http.host, python_http.port),
+        ]
+        found, took = peers.time_it(engine.identify_many, pairs, TIMEOUT, 8)
+    states = [found[p].state for p in pairs]
+    assert states == [SILENT, IDENTIFIED, IDENTIFIED, IDENTIFIED]
+    assert [found[p].identity.protocol for p in pairs[1:]] == ["ssh", "redis", "http"]
+    # concurrent: the silent port's budget is the whole run's, not added to the others'
+    assert took < budget(found[pairs[0]], 1)

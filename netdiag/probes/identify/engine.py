@@ -520,3 +520,24 @@ def identify(
         result.detail = _describe_silence(run, cut)
     result.elapsed_ms = elapsed()
     return result
+
+
+def identify_many(
+    pairs: list[tuple[str, int]],
+    timeout: float,
+    workers: int,
+    schemes: dict[int, str] | None = None,
+) -> dict[tuple[str, int], Identification]:
+    """Identify every ``(address, port)`` concurrently, at most ``workers`` at once (each holds
+    up to 1 + len(nudges.ORDER) sockets), each within ``timeout``; keyed by the pair."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    schemes = schemes or {}
+    if not pairs:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pairs)))) as pool:
+        found = pool.map(
+            lambda pair: identify(pair[0], pair[1], scheme=schemes.get(pair[1]), timeout=timeout),
+            pairs,
+        )
+        return dict(zip(pairs, found, strict=True))
