@@ -241,3 +241,26 @@ def test_many_ports_at_once_cost_one_budget(redis_server, python_http) -> None: 
     assert [found[p].identity.protocol for p in pairs[1:]] == ["ssh", "redis", "http"]
     # concurrent: the silent port's budget is the whole run's, not added to the others'
     assert took < budget(found[pairs[0]], 1)
+
+
+def test_no_socket_outlives_an_identification(python_http) -> None:  # type: ignore[no-untyped-def]
+    import gc
+
+    def client_sockets(ports: set[int]) -> list[socket.socket]:
+        """Open sockets of this process connected *to* one of ``ports`` (not the servers')."""
+        found = []
+        for obj in gc.get_objects():
+            if isinstance(obj, socket.socket) and obj.fileno() >= 0:
+                try:
+                    if obj.getpeername()[1] in ports and obj.getsockname()[1] not in ports:
+                        found.append(obj)
+                except OSError:
+                    continue
+        return found
+
+    with hostile.hostile_peer(hostile.silent) as quiet, hostile.hostile_peer(hostile.drip) as drip:
+        ports = {quiet.port, drip.port, python_http.port}
+        for _ in range(2):
+            for peer in (quiet, drip, python_http):
+                ident(peer.host, peer.port)
+        assert client_sockets(ports) == []

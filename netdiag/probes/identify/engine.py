@@ -379,8 +379,10 @@ class _Run:
                 # that hangs up at once (docker-proxy without a backend) would hang up again
                 self.next_stage_at = None
                 self.stage = len(self.stages)
-            elif self.next_stage_at is not None and now >= self.next_stage_at:
-                self.start_stage(now)
+            elif self.next_stage_at is not None and (
+                now >= self.next_stage_at or all(ch.done for ch in self.channels)
+            ):
+                self.start_stage(now)  # when due, or at once when every answer is in
             for ch in self.channels:
                 if not ch.done and now >= ch.window_end:
                     self.finish(ch, now)
