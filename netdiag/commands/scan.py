@@ -42,6 +42,11 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--ports", metavar="LIST", help="ports to test, e.g. 80,443,3306 or 8000-8010")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="one wide table (names, MAC and notes as columns) instead of 100 columns",
+    )
     add_timing_options(p, 1.0, 30.0, per="step (connect, DNS query, probe)")
     p.add_argument("--no-docker", action="store_true", help="do not use the Docker API")
     p.add_argument(
@@ -100,30 +105,122 @@ def main(argv: list[str]) -> int:
     if args.json:
         print_json(report.to_dict())
     else:
-        print(render(report))
+        print(render(report, wide=args.wide))
     return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------- rendering
 
 
+WIDTH = 100  # the default table fits a 100-column terminal (PRODUCT.md)
+
+
 def _port_text(pr: peerchecks.PortResult) -> str:
-    """``3306/mysql 5.5.5-10.11.19-MariaDB``, ``80/http 200``, ``3306/tcp (protocol_mismatch)``."""
-    if pr.protocol:
-        facts = pr.facts or {}
-        label = f"{pr.port}/{pr.protocol}"
-        if pr.status == "rejected":
-            return f"{label} rejected: {pr.detail.split(':', 1)[0]}"
-        extra = facts.get("server_version") or facts.get("version") or facts.get("status_code")
-        return f"{label} {extra}" if extra else label
+    """``3306 MariaDB 10.11.19``, ``80 HTTP/1.0 SimpleHTTP/0.6``, ``5432 open (silent)``,
+    ``3306 HTTP/1.0 SimpleHTTP/0.6 (not mysql)``."""
+    identity = pr.identity or {}
+    if identity:
+        from netdiag.probes.identify.mismatch import EXPECTED_NAMES
+        from netdiag.probes.identify.model import Identity
+
+        known = {k: identity.get(k) for k in ("protocol", "name", "product", "version")}
+        text = f"{pr.port} {Identity(**known).short}"  # type: ignore[arg-type]
+        if pr.status == "protocol_mismatch":
+            want = peerchecks.PORT_SCHEMES.get(pr.port, "")
+            text += f" (not {EXPECTED_NAMES.get(want, want)})"
+        elif pr.status == "rejected":
+            text += " (refused us)"
+        return text
+    if pr.identified == "silent":
+        return f"{pr.port} open (silent)"
+    if pr.identified in ("unrecognised", "closed"):
+        return f"{pr.port} open ({pr.identified})"
     if pr.status and pr.status != "ok":
         return f"{pr.port}/tcp ({pr.status})"
     return f"{pr.port}/tcp"
 
 
-def render(report: ScanReport) -> str:
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def fit_columns(
+    rows: list[list[str]], headers: list[str], width: int, shrink: list[int]
+) -> list[str]:
+    """Rows of single-line cells as fixed-width lines no longer than ``width``: the columns in
+    ``shrink`` (widest first) give up characters, cut with an ellipsis, until it fits."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    gap = 2
+    while sum(widths) + gap * (len(widths) - 1) > width:
+        col = max(shrink, key=lambda i: widths[i])
+        if widths[col] <= len(headers[col]) + 1:
+            break
+        widths[col] -= 1
+    lines = []
+    for cells in [headers, ["-" * w for w in widths], *rows]:
+        parts = [_cut(c, w).ljust(w) for c, w in zip(cells, widths, strict=True)]
+        lines.append((" " * gap).join(parts).rstrip())
+    return lines
+
+
+def _rtt(p: peerchecks.Peer) -> str:
+    return f"{p.rtt_ms:.2f} ms {p.rtt_via}" if p.rtt_ms is not None else "-"
+
+
+def _narrow_table(peers: list[peerchecks.Peer]) -> list[str]:
+    """IP, CONTAINER, STATUS, RTT, OPEN on one line per open port; names and notes folded
+    under the row, each on a line of its own, so that nothing runs past WIDTH columns."""
+    headers = ["IP", "CONTAINER", "STATUS", "RTT", "OPEN"]
+    rows: list[list[str]] = []
+    folds: list[list[str]] = []
+    for p in peers:
+        opened = [_port_text(pr) for pr in p.ports if pr.state == "open"] or ["-"]
+        status = p.status if p.running else f"stopped ({p.state})"
+        first = [p.ip or "-", p.container or "-", status, _rtt(p), opened[0]]
+        rows.append(first)
+        folds.append([])
+        for more in opened[1:]:
+            rows.append(["", "", "", "", more])
+            folds.append([])
+        indent = "    "
+        under = []
+        if p.names:
+            under.append(_cut(f"{indent}names: {', '.join(p.names)}", WIDTH))
+        under += [_cut(f"{indent}note: {n}", WIDTH) for n in p.notes]
+        folds[-1] = under
+    lines = fit_columns(rows, headers, WIDTH, shrink=[4, 1, 3])
+    out = lines[:2]
+    for line, under in zip(lines[2:], folds, strict=True):
+        out.append(line)
+        out += under
+    return out
+
+
+def _wide_table(peers: list[peerchecks.Peer]) -> str:
     from netdiag.report import table
 
+    rows = []
+    for p in peers:
+        open_ports = [_port_text(pr) for pr in p.ports if pr.state == "open"]
+        rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
+        status = p.status if p.running else f"stopped ({p.state})"
+        rows.append(
+            [
+                p.ip or "-",
+                "\n".join(p.names) or "(no DNS name)",
+                p.container or "-",
+                p.mac or "-",
+                status,
+                rtt,
+                "\n".join(open_ports) or "-",
+                "\n".join(p.notes),
+            ]
+        )
+    return table(rows, ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"])
+
+
+def render(report: ScanReport, wide: bool = False) -> str:
+    """The report for people: 100 columns by default, today's wide table with ``wide``."""
     out: list[str] = []
     for ns in report.networks:
         header = f"network {ns.name}  {', '.join(ns.subnets)}"
@@ -131,27 +228,11 @@ def render(report: ScanReport) -> str:
         if ns.internal:
             header += "  internal"
         out.append(header)
-        rows = []
-        for p in ns.peers:
-            open_ports = [_port_text(pr) for pr in p.ports if pr.state == "open"]
-            rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
-            status = p.status if p.running else f"stopped ({p.state})"
-            rows.append(
-                [
-                    p.ip or "-",
-                    "\n".join(p.names) or "(no DNS name)",
-                    p.container or "-",
-                    p.mac or "-",
-                    status,
-                    rtt,
-                    "\n".join(open_ports) or "-",
-                    "\n".join(p.notes),
-                ]
-            )
-        if rows:
-            out.append(
-                table(rows, ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"])
-            )
+        if ns.peers:
+            if wide:
+                out.append(_wide_table(ns.peers))
+            else:
+                out += _narrow_table(ns.peers)
         else:
             out.append("  (no peers found)")
         for sw in ns.sweeps:
