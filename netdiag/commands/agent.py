@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import ArgumentParser, add_login_options, positive_float, probe_flags
 from netdiag.errors import UsageError
 
 USAGE_EXIT = 2
@@ -99,27 +99,23 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--once", action="store_true", help="run one round, print its JSON document and exit"
     )
-    mysql = p.add_argument_group("mysql targets (as netdiag probe)")
-    mysql.add_argument("--user", help="log in as USER (default $MYSQL_USER)")
-    mysql.add_argument(
-        "--password-file",
-        metavar="FILE",
-        help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)",
-    )
-    mysql.add_argument("--database", help="database to use (default $MYSQL_DB)")
+    add_login_options(p)
     http = p.add_argument_group("http targets")
     http.add_argument(
-        "--expect-status", action="append", metavar="CODES", help="accepted statuses, e.g. 2xx"
+        "--expect-status",
+        action="append",
+        metavar="CODES",
+        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
     )
     http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    http.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
     return p
 
 
 def _settings(args):
     from netdiag.mesh.agent import AgentSettings
     from netdiag.mesh.identity import node_name
-    from netdiag.probes.base import ProbeOptions
-    from netdiag.targets import parse_target
+    from netdiag.targets import expand_target
 
     if args.interval < MIN_INTERVAL:
         raise UsageError(f"--interval must be at least {MIN_INTERVAL:g} s")
@@ -131,23 +127,18 @@ def _settings(args):
     service = args.service or env_service or None
     if service is None and peers.startswith("tasks."):
         service = peers[len("tasks.") :]
-    targets = [parse_target(t) for t in args.target]
+    targets = [expand_target(t) for t in args.target]
     if any(t.scheme == "dns" for t in targets):
         raise UsageError("dns:// targets are resolve-only: not a --target of the agent")
-    # Per-scheme settings from the same flags and environment as `netdiag probe`.
-    options = ProbeOptions(timeout=args.timeout)
+    # The targets' settings come from the one settings path, as for netdiag probe.
+    from netdiag.probes import settings as probe_settings
+
+    flags = probe_flags(args)
+    probe_settings.check_flags(flags)
     schemes = {t.scheme for t in targets}
-    if "mysql" in schemes:
-        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-
-        options.extra[EXTRA_KEY] = MySQLLogin.from_sources(
-            args.user, args.password_file, args.database, None, os.environ
-        )
-    if schemes & {"http", "https"} or args.expect_status:
-        from netdiag.probes.http import EXTRA_KEY as HTTP_KEY
-        from netdiag.probes.http import HTTPSettings, parse_expected
-
-        options.extra[HTTP_KEY] = HTTPSettings(parse_expected(args.expect_status), args.insecure)
+    if args.expect_status and not schemes & {"http", "https"}:
+        raise UsageError("--expect-status applies to http:// and https:// --targets only")
+    options = [probe_settings.options_for(t, flags, args.timeout) for t in targets]
     return AgentSettings(
         listen_host=host,
         listen_port=port,

@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from netdiag import __version__
@@ -27,7 +27,7 @@ from netdiag.mesh.model import Identity, LocalReport, peer_set_digest
 from netdiag.mesh.pinger import AGENT_MARK
 from netdiag.mesh.round import Dropped, Rounds, RoundSettings
 from netdiag.mesh.server import HTML, JSON
-from netdiag.probes.base import ProbeOptions
+from netdiag.probes.settings import ProbeOptions
 from netdiag.report import diag, dumps, envelope
 from netdiag.targets import Target
 
@@ -48,7 +48,7 @@ class AgentSettings:
     timeout: float = 1.0
     udp_packets: int = 5
     targets: Sequence[Target] = ()
-    probe_options: ProbeOptions = field(default_factory=ProbeOptions)
+    probe_options: Sequence[ProbeOptions] = ()  # one per target (settings.options_for)
     mesh_budget: float = MESH_BUDGET_S
 
 

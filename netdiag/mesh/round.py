@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from netdiag.deadline import Deadline
 from netdiag.dns.lookup import LookupFailure, resolve
@@ -29,7 +29,7 @@ from netdiag.mesh.model import (
     TargetOutcome,
 )
 from netdiag.mesh.pinger import ping_all
-from netdiag.probes.base import ProbeOptions
+from netdiag.probes.settings import ProbeOptions
 from netdiag.targets import Target
 
 STALE_ROUNDS = 3
@@ -47,7 +47,8 @@ class RoundSettings:
     timeout: float
     udp_packets: int = 5
     targets: Sequence[Target] = ()
-    probe_options: ProbeOptions = field(default_factory=ProbeOptions)
+    # one per target, from netdiag.probes.settings.options_for (empty: the defaults)
+    probe_options: Sequence[ProbeOptions] = ()
 
 
 @dataclass
@@ -102,7 +103,9 @@ class Rounds:
     def _probe_targets(self, deadline: Deadline) -> list[TargetOutcome]:
         from netdiag.probes import engine
 
-        results = engine.run(self.settings.targets, self.settings.probe_options, deadline)
+        s = self.settings
+        options = s.probe_options or [ProbeOptions(timeout=s.timeout) for _ in s.targets]
+        results = engine.run(s.targets, options, deadline)
         return [
             TargetOutcome(str(t), [r for r in results if r.target == str(t)])
             for t in self.settings.targets
