@@ -17,7 +17,7 @@ import pytest
 
 from netdiag.report import ENVELOPE_KEYS
 from tests.support.mesh_lab import NET, LoopbackMesh, http_get, wait_for
-from tests.support.mesh_reports import validate
+from tests.support.schemas import validate
 
 pytestmark = pytest.mark.slow
 
@@ -336,7 +336,7 @@ def test_agent_once_prints_one_round(lab):
     from tests.support.mesh_lab import free_common_port
 
     port = free_common_port([f"{NET}1"])
-    out = lab.netdiag("agent", "--once", "--listen", f"{NET}1:{port}", "--node", "probe1")
+    out = lab.netdiag("agent", "--once", "--json", "--listen", f"{NET}1:{port}", "--node", "probe1")
     doc = json.loads(out.stdout)
     validate(doc, "agent")
     assert doc["command"] == "agent" and doc["agent"]["node"] == "probe1"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.support.mesh_netns import NetnsMesh
-from tests.support.mesh_reports import validate
+from tests.support.schemas import validate
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
 INTERVAL = 1.0

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.artifacts import artifacts_dir, record
+from tests.support.schemas import netdiag_json, validate
 from tests.support.swarm import Swarm, wait_until
 from tests.support.tutorial import MARIADB_CMD, MARIADB_IMAGE
 
@@ -46,8 +47,10 @@ FIGURES = "mesh-swarm-figures.json"
 
 
 def get_json(swarm: Swarm, node: str, path: str, timeout: float = 10) -> dict:
-    """An agent's JSON through the port published on ``node``, read inside that namespace."""
-    return json.loads(swarm.http_get(node, f"http://127.0.0.1:{PORT}{path}", timeout))
+    """An agent's JSON through the port published on ``node``, read inside that namespace
+    (its /api/v1/* documents validated against docs/schemas/)."""
+    doc = json.loads(swarm.http_get(node, f"http://127.0.0.1:{PORT}{path}", timeout))
+    return validate(doc) if "schema" in doc else doc
 
 
 def grid(doc: dict) -> dict[tuple[str, str], str]:
@@ -153,7 +156,7 @@ def test_stack_deploys_as_printed_one_agent_per_node(mesh: Swarm) -> None:
 
 def test_mesh_in_a_container_on_the_overlay_shows_3x3_up(mesh: Swarm) -> None:
     code, out = mesh_in_client(mesh, "--json")  # default --agents tasks.netdiag: the alias
-    doc = json.loads(out)
+    doc = netdiag_json(out, "mesh")
     assert code == 0 and doc["ok"] is True, out
     assert all_up(doc), grid(doc)
     assert target_states(doc) == dict.fromkeys(NODES, "up")
@@ -171,7 +174,7 @@ def test_mesh_from_a_node_through_the_published_port(mesh: Swarm) -> None:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    assert all_up(json.loads(r.stdout))
+    assert all_up(netdiag_json(r.stdout, "mesh"))
 
 
 def test_every_agent_serves_the_whole_matrix(mesh: Swarm) -> None:
@@ -306,7 +309,7 @@ def test_vxlan_cut_on_node3_is_seen_named_and_healed(mesh: Swarm) -> None:
         }  # fmt: skip
         # netdiag mesh on node1's side of the cut: node3's column down, its row unknown, named
         code, out = mesh_in_client(mesh, "--json")
-        doc = json.loads(out)
+        doc = netdiag_json(out, "mesh")
         g = grid(doc)
         assert code == 1 and doc["ok"] is False
         assert g[("node1", "node3")] == g[("node2", "node3")] == "down"
@@ -361,7 +364,7 @@ def test_stopped_agent_is_reported_not_dropped(mesh: Swarm) -> None:
         assert g[("node3", "node2")] in ("stale", "down", "unknown")
         assert {g[("node2", t)] for t in NODES} == {"unknown"}
         code, out = mesh_in_client(mesh, "--json")
-        assert code == 1 and len(json.loads(out)["nodes"]) == 3
+        assert code == 1 and len(netdiag_json(out, "mesh")["nodes"]) == 3
     finally:
         mesh.manager_docker("node", "update", "--availability", "active", "node2")
     mesh.wait_tasks(SERVICE, 3, timeout=180)

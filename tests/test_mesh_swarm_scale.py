@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.artifacts import record
+from tests.support.schemas import netdiag_json
 from tests.support.swarm import Swarm, wait_until
 from tests.test_mesh_swarm import FIGURES
 
@@ -90,7 +91,7 @@ def test_mesh_of_30_agents_is_30_by_30_all_up(scale: tuple[Swarm, str]) -> None:
         1, "exec", ctr, "netdiag", "mesh", "--agents", f"tasks.{SERVICE}", "--json",
         check=False, timeout=60,
     )  # fmt: skip
-    doc = json.loads(r.stdout)
+    doc = netdiag_json(r.stdout, "mesh")
     assert r.returncode == 0, doc["summary"]
     assert len(doc["nodes"]) == REPLICAS
     assert [len(row["cells"]) for row in doc["rows"]] == [REPLICAS] * REPLICAS
@@ -102,7 +103,9 @@ def test_mesh_of_30_agents_is_30_by_30_all_up(scale: tuple[Swarm, str]) -> None:
         "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8099/api/v1/mesh', "
         "timeout=30).read().decode())"
     )
-    served = json.loads(swarm.docker(1, "exec", ctr, "python3", "-c", get, timeout=60).stdout)
+    served = netdiag_json(
+        swarm.docker(1, "exec", ctr, "python3", "-c", get, timeout=60).stdout, "mesh"
+    )
     assert sum(len(row["cells"]) for row in served["rows"]) == REPLICAS * REPLICAS
     assert served["summary"]["up"] == REPLICAS * REPLICAS
     # the text form numbers 30 columns and still fits 100 columns

@@ -18,7 +18,8 @@ from netdiag.mesh.model import DOWN, STALE, UNKNOWN, UP
 from netdiag.mesh.page import render_page
 from netdiag.mesh.pinger import parse_ping_answer
 from netdiag.mesh.render import render
-from tests.support.mesh_reports import NOW, addr, cluster, missing, report, validate, view
+from tests.support.mesh_reports import NOW, addr, cluster, missing, report, view
+from tests.support.schemas import validate
 
 CUT3 = {(1, 3): "timeout", (2, 3): "timeout", (3, 1): "timeout", (3, 2): "timeout"}
 
@@ -308,6 +309,30 @@ def test_text_of_a_cut_node():
     )
     assert re.match(r"node3\s+DOWN\s+DOWN\s+0\.8$", lines[5])
     assert "error: node3 unreachable from 2 of 2 peers" in text
+
+
+@pytest.mark.parametrize("width", [100, 80, 60])
+def test_text_follows_the_width_rule_and_escapes_peer_text(width, monkeypatch):
+    """Node names, targets and details come from other agents: shown escaped, never raw."""
+    evil = "evil\x1b[2J\r\nerror: forged"
+    t = "mysql://db:3306/\x1b]0;title\x07"
+    m = matrix(cluster(3, down=CUT3, names={2: evil}, targets={1: {t: "timeout"}, 2: {t: "ok"}}))
+    text = render(m, analyze(m), via="tasks.netdiag", width=width)
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    assert "evil\\x1b[2J\\r\\nerror: forged"[:18] in text  # escaped, clipped in the grid
+    assert not any(line.startswith("error: forged") for line in text.splitlines())
+    assert max(len(line) for line in text.splitlines()) <= width, text
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert render(m, analyze(m), via="tasks.netdiag") == text  # the default is terminal_width()
+
+
+def test_quiet_text_is_only_what_is_not_up():
+    assert render(matrix(cluster(3)), [], quiet=True) == ""
+    m = matrix(cluster(3, down={(1, 2): "timeout"}))
+    lines = render(m, analyze(m), quiet=True).splitlines()
+    assert lines[0].startswith("3 agents (3 answered), 9 pairs: 8 up, 1 down")
+    assert "node1: down to node2" in lines and not any(x.startswith("node2") for x in lines)
+    assert lines[-1].startswith("error: 1 pair(s) down")
 
 
 def test_narrow_grid_uses_glyphs():

@@ -2,16 +2,24 @@
 
 Serves /ping, /metrics, /api/v1/local, /api/v1/mesh and the heatmap page on one port (default
 8099, UDP echo on the same number). Runs until SIGTERM/SIGINT, then exits 0; ``--once`` runs
-one round, prints its JSON document and exits 0 when every peer and target is up, else 1.
-Exit 2 on usage errors, 1 when the port cannot be bound. See docs/mesh.md.
+one round (bounded by ``--deadline``), prints it (``--json``: its /api/v1/local document) and
+exits 0 when every peer and target is up, else 1. ``--timeout`` bounds each step of a round.
+``-q`` logs only what fails. Exit 2 on usage errors, 1 when the port cannot be bound, 3 on a
+bug in netdiag. See docs/mesh.md.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
-from netdiag.args import ArgumentParser, add_login_options, positive_float, probe_flags
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    positive_float,
+    probe_flags,
+)
 from netdiag.errors import UsageError
 
 USAGE_EXIT = 2
@@ -48,8 +56,11 @@ def build_parser() -> ArgumentParser:
     service = os.environ.get("NETDIAG_SERVICE") or "netdiag"
     p = ArgumentParser(
         prog="netdiag agent",
+        usage="netdiag agent [options]",
         description="Probe every peer agent found at tasks.<service> each round; serve "
         "/ping, /metrics, /api/v1/local, /api/v1/mesh and a heatmap page.",
+        epilog="Exit: 0 stopped by SIGTERM/SIGINT (--once: every peer and target up); 1 the "
+        "port cannot be bound (--once: a peer or target not up); 2 usage; 3 internal error.",
     )
     p.add_argument(
         "--listen",
@@ -97,7 +108,25 @@ def build_parser() -> ArgumentParser:
         help="also probe URL every round (repeatable), e.g. mysql://mysql",
     )
     p.add_argument(
-        "--once", action="store_true", help="run one round, print its JSON document and exit"
+        "--deadline",
+        type=positive_float,
+        metavar="S",
+        help="with --once: seconds for the whole round (default 0.9 x --interval); a running "
+        "agent's rounds are bounded by --interval",
+    )
+    p.add_argument("--once", action="store_true", help="run one round, print it and exit")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="with --once: print the round as one JSON document (the /api/v1/local one, "
+        "docs/schemas/agent.json)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="log only what fails (peers going down, lookups failing); with --once print "
+        "only what is not up",
     )
     add_login_options(p)
     http = p.add_argument_group("http targets")
@@ -117,6 +146,12 @@ def _settings(args):
     from netdiag.mesh.identity import node_name
     from netdiag.targets import expand_target
 
+    if not args.once and (args.json or args.deadline is not None):
+        flag = "--json" if args.json else "--deadline"
+        raise UsageError(
+            f"{flag} goes with --once (a running agent serves its round at /api/v1/local; "
+            "its rounds are bounded by --interval)"
+        )
     if args.interval < MIN_INTERVAL:
         raise UsageError(f"--interval must be at least {MIN_INTERVAL:g} s")
     if not 0 <= args.udp_packets <= 50:
@@ -127,6 +162,11 @@ def _settings(args):
     service = args.service or env_service or None
     if service is None and peers.startswith("tasks."):
         service = peers[len("tasks.") :]
+    from netdiag.dns.name import check_name
+
+    for name in (peers, service):
+        if name:
+            check_name(name)  # a name DNS cannot carry is a usage error, not a failing round
     targets = [expand_target(t) for t in args.target]
     if any(t.scheme == "dns" for t in targets):
         raise UsageError("dns:// targets are resolve-only: not a --target of the agent")
@@ -150,10 +190,13 @@ def _settings(args):
         udp_packets=args.udp_packets,
         targets=targets,
         probe_options=options,
+        quiet=args.quiet,
+        log=not args.once,  # --once prints its round; the change log is a running agent's
     )
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
     settings = _settings(args)
     from netdiag.mesh.agent import Agent
@@ -161,14 +204,24 @@ def main(argv: list[str]) -> int:
 
     agent = Agent(settings, container_id())
     if args.once:
-        from netdiag.report import print_json
+        from netdiag.deadline import Deadline
 
         agent.start(rounds=False)  # this agent answers its own /ping like a running one
         try:
-            report, _ = agent.run_round()
+            report, _ = agent.run_round(Deadline(args.deadline) if args.deadline else None)
         finally:
             agent.close()
-        print_json(agent.local_document())
+        if args.json:
+            from netdiag.report import print_document
+
+            age = time.monotonic() - report.finished
+            print_document("agent", report.ok, report.to_payload(age), started)
+        else:
+            from netdiag.mesh.render import render_local
+
+            text = render_local(report, quiet=args.quiet)
+            if text:
+                print(text)
         return 0 if report.ok else 1
 
     def stop(signum: int, frame: object) -> None:

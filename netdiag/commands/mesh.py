@@ -3,7 +3,9 @@
 ``--agents tasks.netdiag`` (a DNS name; the default is tasks.$NETDIAG_SERVICE) gathers every
 agent's /api/v1/local itself; ``--agents http://HOST:8099`` asks one agent for its
 /api/v1/mesh. Exit 0 when every pair and every target is up, 1 when anything is down, stale or
-unknown (or no agent answered), 2 on usage errors. See docs/mesh.md.
+unknown (or no agent answered), 2 on usage errors, 3 on a bug in netdiag. ``--timeout``
+bounds the fetch of one agent, ``--deadline`` the whole command; ``-q`` prints only what is
+not up (nothing when all is well). See docs/mesh.md.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from netdiag.args import ArgumentParser, add_timing_options
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options
 from netdiag.errors import UsageError
 
 USAGE_EXIT = 2
@@ -26,7 +28,10 @@ def build_parser() -> ArgumentParser:
     service = os.environ.get("NETDIAG_SERVICE") or "netdiag"
     p = ArgumentParser(
         prog="netdiag mesh",
+        usage="netdiag mesh [options]",
         description="Show every agent's view of every other agent, and name the likely culprit.",
+        epilog="Exit: 0 every pair and target up; 1 a pair down, stale or unknown, a target "
+        "down, or no agent found; 2 usage; 3 internal error.",
     )
     p.add_argument(
         "--agents",
@@ -36,13 +41,22 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--port",
-        type=int,
+        type=port_number,
         default=DEFAULT_PORT,
+        metavar="N",
         help=f"the agents' port with a NAME (default {DEFAULT_PORT})",
     )
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(p)
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="agent asked")
     return p
+
+
+def port_number(text: str) -> int:
+    import argparse
+
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1-65535: {text!r}")
+    return int(text)
 
 
 def _agent_url(text: str) -> tuple[str, int] | None:
@@ -62,15 +76,17 @@ def _agent_url(text: str) -> tuple[str, int] | None:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
-    if not 0 < args.port < 65536:
-        raise UsageError("--port must be 1-65535")
     service = (os.environ.get("NETDIAG_SERVICE") or "").strip() or "netdiag"
     agents = (args.agents or f"tasks.{service}").strip()
     if not agents:
         raise UsageError("--agents is empty")
     url = _agent_url(agents)
-    started = time.monotonic()
+    if url is None:
+        from netdiag.dns.name import check_name
+
+        check_name(agents)  # a name DNS cannot carry is a usage error, nothing is sent
 
     from netdiag.deadline import Deadline
     from netdiag.mesh.culprit import analyze
@@ -108,9 +124,11 @@ def main(argv: list[str]) -> int:
         print_document("mesh", ok, payload, started)
     else:
         from netdiag.mesh.render import render
+        from netdiag.report import printable
 
         if error is not None:
-            print(f"netdiag mesh: {error}", file=sys.stderr)
-        if matrix.agents:
-            print(render(matrix, findings, via))
+            print(f"netdiag mesh: {printable(error)}", file=sys.stderr)
+        text = render(matrix, findings, via, quiet=args.quiet) if matrix.agents else ""
+        if text:
+            print(text)
     return 0 if ok else 1

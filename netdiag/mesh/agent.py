@@ -23,12 +23,12 @@ from netdiag.errors import NetdiagError
 from netdiag.mesh import page
 from netdiag.mesh.gather import gather_local
 from netdiag.mesh.matrix import Matrix, build
-from netdiag.mesh.model import Identity, LocalReport, peer_set_digest
+from netdiag.mesh.model import UP, Identity, LocalReport, peer_set_digest
 from netdiag.mesh.pinger import AGENT_MARK
 from netdiag.mesh.round import Dropped, Rounds, RoundSettings
 from netdiag.mesh.server import HTML, JSON
 from netdiag.probes.settings import ProbeOptions
-from netdiag.report import diag, dumps, envelope
+from netdiag.report import diag, dumps, envelope, printable
 from netdiag.targets import Target
 
 JITTER = 0.1  # each interval is drawn from +-10 % of --interval
@@ -50,6 +50,8 @@ class AgentSettings:
     targets: Sequence[Target] = ()
     probe_options: Sequence[ProbeOptions] = ()  # one per target (settings.options_for)
     mesh_budget: float = MESH_BUDGET_S
+    quiet: bool = False  # log only what fails
+    log: bool = True  # log changes to stderr (off for --once, which prints its round)
 
 
 class Agent:
@@ -217,10 +219,11 @@ class Agent:
         return 404, "text/plain; charset=utf-8", b"not found\n"
 
     # -- rounds --------------------------------------------------------------------------------
-    def run_round(self) -> tuple[LocalReport, list[Dropped]]:
-        """One round; publishes its report, metrics and ping document."""
+    def run_round(self, deadline: Deadline | None = None) -> tuple[LocalReport, list[Dropped]]:
+        """One round (within ``deadline``, default 0.9 x the interval); publishes its report,
+        metrics and ping document."""
         previous = self.report
-        report, dropped = self.rounds.run()
+        report, dropped = self.rounds.run(deadline=deadline)
         with self._lock:
             self.report = report
             self._ping = self._ping_document()
@@ -236,27 +239,37 @@ class Agent:
     def _log_changes(
         self, before: LocalReport | None, after: LocalReport, dropped: Sequence[Dropped]
     ) -> None:
+        """One stderr line per change; names and details come from peers, hence printable.
+        Quiet: only what fails (a peer no longer up, a first round with peers down, a lookup
+        that fails)."""
+        if not self.settings.log:
+            return
+        quiet = self.settings.quiet
         old = {p.address: p for p in before.peers} if before else {}
         if before is None:
             up = sum(p.up for p in after.peers)
-            diag(
-                f"netdiag agent {self.identity.node}: first round, {up} of {len(after.peers)} "
-                f"peers up (address {self.identity.address or 'unknown'})"
-            )
+            if not quiet or up < len(after.peers):
+                diag(
+                    f"netdiag agent {printable(self.identity.node)}: first round, {up} of "
+                    f"{len(after.peers)} peers up (address {self.identity.address or 'unknown'})"
+                )
         for p in after.peers:
             prev = old.get(p.address)
+            name = printable(p.node or (prev.node if prev else None) or "?")
+            failing = p.state != UP or not p.up
+            if quiet and not failing:
+                continue
             if prev is None and before is not None:
-                diag(f"netdiag agent: new peer {p.node or '?'} {p.address}: {p.state}")
+                diag(f"netdiag agent: new peer {name} {p.address}: {p.state}")
             elif prev is not None and (prev.state, prev.up) != (p.state, p.up):
-                diag(
-                    f"netdiag agent: peer {p.node or prev.node or '?'} {p.address}: {prev.state} -> "
-                    f"{p.state}" + ("" if p.up else f" ({p.ping.status}: {p.ping.detail})")
-                )
+                why = "" if p.up else f" ({p.ping.status}: {printable(p.ping.detail)})"
+                diag(f"netdiag agent: peer {name} {p.address}: {prev.state} -> {p.state}{why}")
         for gone in dropped:
-            diag(f"netdiag agent: dropped peer {gone.node or '?'} {gone.address}")
+            if not quiet:
+                diag(f"netdiag agent: dropped peer {printable(gone.node or '?')} {gone.address}")
         lookup = after.peers_lookup
         if not lookup.ok and (before is None or before.peers_lookup.ok):
-            diag(f"netdiag agent: {lookup.name} did not resolve: {lookup.detail}")
+            diag(f"netdiag agent: {lookup.name} did not resolve: {printable(lookup.detail)}")
 
     def _round_loop(self) -> None:
         s = self.settings
@@ -299,10 +312,10 @@ class Agent:
             )
         for t in self._threads:
             t.start()
-        if not rounds:
+        if not rounds or s.quiet:
             return
         diag(
-            f"netdiag agent {s.node}: listening on {where} (tcp, udp echo), peers {s.peers_name} "
+            f"netdiag agent {printable(s.node)}: listening on {where} (tcp, udp echo), peers {s.peers_name} "
             f"every {s.interval:g}s, {len(s.targets)} target(s)"
         )
 

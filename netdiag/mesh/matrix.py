@@ -47,6 +47,19 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _lookups(dns: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An agent's timed lookups, field by field (the report comes from another host)."""
+    return [
+        {
+            "name": _str(lk.get("name")),
+            "ok": lk.get("ok") is True,
+            "elapsed_ms": _num(lk.get("elapsed_ms")),
+            "error": _str(lk.get("error")),
+        }
+        for lk in map(_dict, _list(dns.get("lookups")))
+    ]
+
+
 def natural_key(text: str) -> list[Any]:
     """node2 before node10."""
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
@@ -189,6 +202,7 @@ class Matrix:
         """The /api/v1/mesh payload (and ``netdiag mesh --json``'s), ``findings`` included."""
         return {
             "via": via,
+            "error": None,  # netdiag mesh fills it when the matrix is empty or partial
             "nodes": [a.to_dict() for a in self.agents],
             "rows": [
                 {
@@ -264,15 +278,7 @@ def build(
         peers = dns.get("peers")
         if isinstance(peers, list) and all(isinstance(p, str) for p in peers):
             agent.dns_peers = sorted(peers)
-        agent.dns_lookups = [
-            {
-                "name": _str(lk.get("name")),
-                "ok": lk.get("ok") is True,
-                "elapsed_ms": _num(lk.get("elapsed_ms")),
-                "error": _str(lk.get("error")),
-            }
-            for lk in map(_dict, _list(dns.get("lookups")))
-        ]
+        agent.dns_lookups = _lookups(dns)
         reports[view.address] = doc
     for doc in reports.values():
         for peer in map(_dict, _list(doc.get("peers"))):
@@ -383,7 +389,7 @@ def from_payload(doc: Mapping[str, Any]) -> Matrix:
                 dns_peers=sorted(peers)
                 if isinstance(peers, list) and all(isinstance(p, str) for p in peers)
                 else None,
-                dns_lookups=[_dict(lk) for lk in _list(dns.get("lookups"))],
+                dns_lookups=_lookups(dns),
             )
         )
     keys = {a.key for a in agents}

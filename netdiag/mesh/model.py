@@ -24,6 +24,17 @@ def peer_set_digest(addresses: list[str] | set[str] | tuple[str, ...]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _peer_view(view: Any) -> dict[str, Any] | None:
+    """What a peer's /ping says of its DNS view ({count, digest}), checked field by field."""
+    if not isinstance(view, dict):
+        return None
+    count, digest = view.get("count"), view.get("digest")
+    return {
+        "count": count if isinstance(count, int) and not isinstance(count, bool) else None,
+        "digest": digest if isinstance(digest, str) else None,
+    }
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -88,7 +99,7 @@ class PeerResult:
 
     def to_dict(self) -> dict[str, Any]:
         info = self.ping.info
-        view = info.get("peers") if isinstance(info.get("peers"), dict) else None
+        view = _peer_view(info.get("peers"))
         return {
             "address": self.address,
             "node": self.node,
@@ -210,9 +221,9 @@ class LocalReport:
             return []
         out = []
         for p in self.peers:
-            view = p.ping.info.get("peers")
-            if p.up and isinstance(view, dict) and view.get("digest") not in (None, self.digest):
-                out.append({"address": p.address, "node": p.node, "count": view.get("count")})
+            view = _peer_view(p.ping.info.get("peers"))
+            if p.up and view is not None and view["digest"] not in (None, self.digest):
+                out.append({"address": p.address, "node": p.node, "count": view["count"]})
         return out
 
     @property

@@ -111,13 +111,16 @@ class Rounds:
             for t in self.settings.targets
         ]
 
-    def run(self, ping_headers: str = "") -> tuple[LocalReport, list[Dropped]]:
-        """One round; returns its report and the peers dropped from memory in it."""
+    def run(
+        self, ping_headers: str = "", deadline: Deadline | None = None
+    ) -> tuple[LocalReport, list[Dropped]]:
+        """One round within ``deadline`` (default ``ROUND_SHARE`` of the interval); returns its
+        report and the peers dropped from memory in it."""
         s = self.settings
         self.number += 1
         number = self.number
         started_at, start = time.time(), time.monotonic()
-        deadline = Deadline(max(s.interval * ROUND_SHARE, 0.05))
+        deadline = deadline or Deadline(max(s.interval * ROUND_SHARE, 0.05))
         conf = self.resolv()
         peers_lookup = timed_lookup(s.peers_name, conf, deadline.timeout(s.timeout))
         service_job: Future[DnsLookup] | None = None

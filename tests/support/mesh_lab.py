@@ -8,7 +8,6 @@ Swarm does when a task ends. Everything is stopped by pid on exit, even on failu
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.mini_dns import MiniDns
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parents[2]
 NET = "127.0.88."
@@ -188,10 +188,10 @@ class LoopbackMesh:
         return body
 
     def local(self, i: int) -> dict[str, Any]:
-        return json.loads(self.get(i, "/api/v1/local"))
+        return netdiag_json(self.get(i, "/api/v1/local"), "agent")
 
     def mesh(self, i: int) -> dict[str, Any]:
-        return json.loads(self.get(i, "/api/v1/mesh"))
+        return netdiag_json(self.get(i, "/api/v1/mesh"), "mesh")
 
     def log(self, i: int) -> str:
         path = self.tmp / f"node{i}.log"

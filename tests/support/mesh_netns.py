@@ -13,7 +13,6 @@ the other hosts is dropped, node i still reaches itself), ``heal(i)`` removes it
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import selectors
 import shutil
@@ -32,6 +31,7 @@ from typing import Any
 from tests.support.mesh_lab import ROOT, agent_env
 from tests.support.mini_dns import answer
 from tests.support.netns_lab import in_netns
+from tests.support.schemas import netdiag_json
 
 PORT = 8099
 
@@ -233,10 +233,10 @@ class NetnsMesh:
         return in_netns(self.ns(from_node), fetch)
 
     def local(self, i: int) -> dict[str, Any]:
-        return json.loads(self.get(i, i, "/api/v1/local"))
+        return netdiag_json(self.get(i, i, "/api/v1/local"), "agent")
 
     def mesh(self, i: int) -> dict[str, Any]:
-        return json.loads(self.get(i, i, "/api/v1/mesh"))
+        return netdiag_json(self.get(i, i, "/api/v1/mesh"), "mesh")
 
     def netdiag(self, node: int, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -154,16 +154,3 @@ def cluster(
             )
         )
     return views
-
-
-def validate(doc: dict, command: str) -> None:
-    """Check ``doc`` against docs/schemas/<command>.json (skips when jsonschema is missing)."""
-    import json
-    from pathlib import Path
-
-    import pytest
-
-    jsonschema = pytest.importorskip("jsonschema")
-    root = Path(__file__).resolve().parents[2]
-    schema = json.loads((root / "docs" / "schemas" / f"{command}.json").read_text())
-    jsonschema.validate(doc, schema)
