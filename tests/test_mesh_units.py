@@ -275,6 +275,50 @@ def test_target_down_from_one_node_and_from_all():
     assert "the service itself, not the overlay" in analyze(m)[0].message
 
 
+def test_target_on_the_cut_node_is_blamed_on_the_cut_not_the_service():
+    """The Swarm lab's shape: the database runs on node3 and node3's VXLAN is cut. Seen from
+    node1's side node3's report cannot be fetched; node1 and node2 time out on the database."""
+    t = "mysql://mysql:3306"
+    cut_silent = {(1, 3): "timeout", (2, 3): "timeout"}
+    targets = {1: {t: "timeout"}, 2: {t: "timeout"}, 3: {t: "ok"}}
+    m = matrix(cluster(3, down=cut_silent, unreachable={3: "timeout"}, targets=targets))
+    found = analyze(m)
+    assert [f.kind for f in found] == ["node", "target"]
+    assert found[1].message == (
+        "mysql://mysql:3306 is down from node1, node2 (timeout), and node3, which is cut off "
+        "(above), could not report it: if mysql://mysql:3306 runs on node3, that is the cut, "
+        "not the service"
+    )
+    assert "the service itself" not in " ".join(f.message for f in found)
+    # node3's own report fetched (asked from its side): only the cut node reaches it
+    found = analyze(matrix(cluster(3, down=CUT3, targets=targets)))
+    assert [f.kind for f in found] == ["node", "target"]
+    assert found[1].message == (
+        "mysql://mysql:3306 reachable only from node3, which is itself cut off (above), and not "
+        "from node1, node2 (timeout): it probably runs on node3 or behind it; fix node3's "
+        "overlay first"
+    )
+    assert found[1].nodes == ["node1", "node2"]
+
+
+def test_target_refused_everywhere_is_the_service_even_with_a_cut_node():
+    t = "mysql://mysql:3306"
+    targets = {1: {t: "refused"}, 2: {t: "refused"}}
+    down = {(1, 3): "timeout", (2, 3): "timeout"}
+    found = analyze(matrix(cluster(3, down=down, unreachable={3: "timeout"}, targets=targets)))
+    assert found[-1].message.endswith("(refused): the service itself, not the overlay")
+
+
+def test_target_missed_only_by_the_cut_node_points_at_the_cut():
+    t = "mysql://mysql:3306"
+    targets = {1: {t: "ok"}, 2: {t: "ok"}, 3: {t: "timeout"}}
+    found = analyze(matrix(cluster(3, down=CUT3, targets=targets)))
+    assert found[1].message == (
+        "mysql://mysql:3306 reachable from node1, node2 but not from node3 (timeout), which is "
+        "cut off (above)"
+    )
+
+
 def test_target_only_some_agents_probe_is_not_a_failure():
     m = matrix(cluster(3, targets={1: {"tcp://x:1": "ok"}}))
     assert m.ok and [c.state for c in m.targets[0].cells] == [UP, UNKNOWN, UNKNOWN]

@@ -13,7 +13,9 @@
 - ``udp``: UDP echoes lost while TCP answers.
 - ``dns``: a node's DNS that fails, or lists another set of agents than the others' DNS.
 - ``stale``: an agent that vanished from some node's DNS (still answering or not).
-- ``target``: a ``--target`` down from some nodes (the path) or from all (the service).
+- ``target``: a ``--target`` down from some nodes (the path) or from all (the service), unless
+  the only node that reaches it (or the only one silent about it) is a node named above as cut
+  off: then the target probably runs there, and the cut explains it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.mesh.matrix import Matrix
-from netdiag.mesh.model import DOWN, STALE, UP
+from netdiag.mesh.model import DOWN, STALE, UNKNOWN, UP
 
 BLAME_SHARE = 0.75
 UDP_LOSS_WARN = 0.2
@@ -58,7 +60,8 @@ def _known(state: str) -> bool:
     return state in (UP, DOWN)
 
 
-def _blame(m: Matrix) -> tuple[list[Finding], set[tuple[str, str]]]:
+def _blame(m: Matrix) -> tuple[list[Finding], set[tuple[str, str]], set[str]]:
+    """Node findings, the down pairs they leave unexplained, and the keys of the nodes named."""
     keys = [a.key for a in m.agents]
     remaining = {(s, t) for s in keys for t in keys if s != t and m.cell(s, t).state == DOWN}
     blamed: list[str] = []
@@ -84,7 +87,7 @@ def _blame(m: Matrix) -> tuple[list[Finding], set[tuple[str, str]]]:
         blamed.append(x)
         findings.append(_node_finding(m, x))
         remaining = {p for p in remaining if x not in p}
-    return findings, remaining
+    return findings, remaining, set(blamed)
 
 
 def _node_finding(m: Matrix, x: str) -> Finding:
@@ -298,7 +301,13 @@ def _stale_findings(m: Matrix) -> list[Finding]:
     return out
 
 
-def _target_findings(m: Matrix) -> list[Finding]:
+OVERLAY_STATUSES = {"timeout", "unreachable"}  # what a cut overlay looks like from outside
+
+
+def _target_findings(m: Matrix, cut: set[str]) -> list[Finding]:
+    """A target down from some nodes (the path) or all (the service), told apart from a target
+    that only a cut node (``cut``: keys of nodes blamed above) reaches or could have reported:
+    when the database runs on the cut node, its timeouts are the cut, not the service."""
     out = []
     for row in m.targets:
         up = [c.source for c in row.cells if c.state == UP]
@@ -306,16 +315,38 @@ def _target_findings(m: Matrix) -> list[Finding]:
         if not down:
             continue
         statuses = sorted({c.status or "error" for c in down})
-        if not up:
+        down_names = _names(m, [c.source for c in down])
+        overlay_like = set(statuses) <= OVERLAY_STATUSES
+        silent_cut = [c.source for c in row.cells if c.state == UNKNOWN and c.source in cut]
+        down_cut = [c.source for c in down if c.source in cut]
+        if up and all(s in cut for s in up) and overlay_like:
+            where = _names(m, up)
+            msg = (
+                f"{row.target} reachable only from {where}, which is itself cut off (above), and "
+                f"not from {down_names} ({', '.join(statuses)}): it probably runs on {where} or "
+                f"behind it; fix {where}'s overlay first"
+            )
+        elif not up and silent_cut and overlay_like:
+            where = _names(m, silent_cut)
+            msg = (
+                f"{row.target} is down from {down_names} ({', '.join(statuses)}), and {where}, "
+                f"which is cut off (above), could not report it: if {row.target} runs on "
+                f"{where}, that is the cut, not the service"
+            )
+        elif not up:
             msg = (
                 f"{row.target} is down from every node that reports it "
                 f"({', '.join(statuses)}): the service itself, not the overlay"
             )
+        elif len(down_cut) == len(down):
+            msg = (
+                f"{row.target} reachable from {_names(m, up)} but not from {down_names} "
+                f"({', '.join(statuses)}), which is cut off (above)"
+            )
         else:
             msg = (
                 f"{row.target} reachable from {_names(m, up)} but not from "
-                f"{_names(m, [c.source for c in down])} ({', '.join(statuses)}): "
-                "check the path from those nodes"
+                f"{down_names} ({', '.join(statuses)}): check the path from those nodes"
             )
         out.append(Finding("target", "error", msg, [m.label(c.source) for c in down]))
     return out
@@ -323,7 +354,7 @@ def _target_findings(m: Matrix) -> list[Finding]:
 
 def analyze(m: Matrix) -> list[Finding]:
     """Findings for a matrix, most severe first (stable order within a severity)."""
-    node_findings, leftover = _blame(m)
+    node_findings, leftover, cut = _blame(m)
     blamed = {n for f in node_findings for n in f.nodes}
     findings = [
         *node_findings,
@@ -333,6 +364,6 @@ def analyze(m: Matrix) -> list[Finding]:
         *_dns_findings(m),
         *_udp_findings(m),
         *_stale_findings(m),
-        *_target_findings(m),
+        *_target_findings(m, cut),
     ]
     return sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
