@@ -318,6 +318,10 @@ def test_vxlan_cut_on_node3_is_seen_named_and_healed(mesh: Swarm) -> None:
         culprit = doc["findings"][0]
         assert culprit["kind"] == "node" and culprit["nodes"] == ["node3"], doc["findings"]
         assert "4789/udp" in culprit["message"]
+        # the database runs on node3: its timeouts are the cut, not the service
+        (db,) = [f for f in doc["findings"] if f["kind"] == "target"]
+        assert "node3, which is cut off (above), could not report it" in db["message"], db
+        assert "the service itself" not in db["message"]
         code, text = mesh_in_client(mesh)
         assert code == 1 and "node3 unreachable from 2 of 2 peers" in text, text
         # node3's own view, through its published port: its row, itself up
