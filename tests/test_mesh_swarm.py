@@ -143,6 +143,8 @@ def test_stack_deploys_as_printed_one_agent_per_node(mesh: Swarm) -> None:
     assert spec["TaskTemplate"]["ContainerSpec"]["Args"] == [
         "agent", "--interval", "2", "--target", TARGET,
     ]  # fmt: skip
+    health_cmd = spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Test"]
+    assert health_cmd == ["CMD", "netdiag", "check", "http://localhost:8099/ping"]
     limits = spec["TaskTemplate"]["Resources"]["Limits"]
     assert limits["MemoryBytes"] == 64 << 20 and limits["NanoCPUs"] == 250_000_000
     assert sorted(t["Node"] for t in mesh.tasks(SERVICE)) == list(NODES)
@@ -150,8 +152,12 @@ def test_stack_deploys_as_printed_one_agent_per_node(mesh: Swarm) -> None:
         ping = get_json(mesh, node, "/ping")
         assert ping["node"] == node
         ctr = mesh.container_of(SERVICE, node)
-        health = mesh.docker(node, "inspect", "-f", "{{.State.Health.Status}}", ctr).stdout
-        assert health.strip() == "healthy"
+        health = mesh.docker(node, "inspect", "-f", "{{json .State.Health}}", ctr).stdout
+        state = json.loads(health)
+        assert state["Status"] == "healthy", state
+        # localhost is 127.0.0.1 and ::1 in the task's /etc/hosts; without IPv6 ::1 is skipped
+        assert state["Log"][-1]["Output"].startswith("PASS http://localhost:8099/ping: ok ")
+        record(FIGURES, healthcheck_output=state["Log"][-1]["Output"].strip())
 
 
 def test_mesh_in_a_container_on_the_overlay_shows_3x3_up(mesh: Swarm) -> None:
