@@ -115,7 +115,10 @@ def test_agent_once_text_quiet_json_and_deadline(lab) -> None:
     assert doc["round"]["duration_ms"] < 1500 + 1000  # the deadline, plus a loaded machine
 
 
-def test_quiet_agent_logs_nothing_while_all_is_up(lab) -> None:
+def test_quiet_agent_logs_only_failures(lab) -> None:
     wait_for(lambda: lab.local(2)["round"]["number"] >= 3, 20, "node2's third round")
     assert "listening on" in lab.log(1) and "first round" in lab.log(1)
-    assert lab.log(2) == ""
+    # node2 (-q) may have started before node1 listened: that first round is a failure and is
+    # logged; node1 coming up afterwards is not, nor is the start line
+    for line in lab.log(2).splitlines():
+        assert "first round, 1 of 2 peers up" in line or "-> down" in line, lab.log(2)

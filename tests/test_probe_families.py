@@ -107,6 +107,7 @@ def test_localhost_passes_without_ipv6_and_says_what_it_skipped() -> None:
     assert got["wait"]["code"] == 0, got["wait"]
 
 
+@pytest.mark.slow  # a control, 3 s with wait's timeout: the quick tier keeps the main case
 def test_nothing_answering_still_fails_with_every_address_shown() -> None:
     got = run_case(ipv6=False, serve=False)
     assert got["check"]["code"] == 1
@@ -117,6 +118,7 @@ def test_nothing_answering_still_fails_with_every_address_shown() -> None:
     assert got["wait"]["code"] == 124
 
 
+@pytest.mark.slow  # a control
 def test_with_ipv6_a_refusing_1_is_a_real_failure() -> None:
     """IPv6 works here, so ::1 refusing is the service's fault (it listens on IPv4 only)."""
     got = run_case(ipv6=True)
