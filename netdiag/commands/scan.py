@@ -8,11 +8,20 @@ reachable, 1 otherwise, 2 on usage errors. See docs/scan.md.
 
 from __future__ import annotations
 
+import re
 import sys
 
 from netdiag.args import ArgumentParser, add_timing_options, positive_float
 from netdiag.discovery import peers as peerchecks
-from netdiag.discovery.scan import ScanOptions, ScanReport, check_subnet, parse_ports, run_scan
+from netdiag.discovery.scan import (
+    NetworkScan,
+    ScanOptions,
+    ScanReport,
+    check_subnet,
+    parse_ports,
+    run_scan,
+)
+from netdiag.discovery.sweep import SweepResult
 from netdiag.report import diag, print_json
 
 USAGE_EXIT = 2
@@ -108,17 +117,42 @@ def main(argv: list[str]) -> int:
 
 
 def _port_text(pr: peerchecks.PortResult) -> str:
-    """``3306/mysql 5.5.5-10.11.19-MariaDB``, ``80/http 200``, ``3306/tcp (protocol_mismatch)``."""
-    if pr.protocol:
-        facts = pr.facts or {}
-        label = f"{pr.port}/{pr.protocol}"
-        if pr.status == "rejected":
-            return f"{label} rejected: {pr.detail.split(':', 1)[0]}"
-        extra = facts.get("server_version") or facts.get("version") or facts.get("status_code")
-        return f"{label} {extra}" if extra else label
-    if pr.status and pr.status != "ok":
-        return f"{pr.port}/tcp ({pr.status})"
-    return f"{pr.port}/tcp"
+    """An open port: ``3306/mysql MariaDB 10.11.19``, ``80/http 200``, or ``3306/tcp`` when no
+    probe recognised it (why goes to the notes; this column lists open ports only)."""
+    if not pr.protocol:
+        return f"{pr.port}/tcp"
+    label = f"{pr.port}/{pr.protocol}"
+    if pr.status == "rejected":
+        return f"{label} rejected: {pr.detail.split(':', 1)[0]}"
+    extra = _version_text(pr.facts or {})
+    return f"{label} {extra}" if extra else label
+
+
+def _version_text(facts: dict) -> str | None:
+    """The server's version as probe shows it (``MariaDB 10.11.19``), or an HTTP status."""
+    version, flavor = facts.get("version"), facts.get("flavor")
+    if version and flavor:
+        number = re.match(r"\d+(?:\.\d+)*", str(version))
+        return f"{flavor} {number.group(0) if number else version}"
+    found = version or facts.get("server_version") or facts.get("status_code")
+    return str(found) if found is not None else None
+
+
+def _header(ns: NetworkScan) -> str:
+    subnets = ", ".join(ns.subnets)
+    header = f"network {ns.name}" + (f"  {subnets}" if subnets and subnets != ns.name else "")
+    header += f"  [{'+'.join(ns.source) or 'none'}]"
+    return header + ("  internal" if ns.internal else "")
+
+
+def _sweep_line(sw: SweepResult) -> str:
+    line = (
+        f"  sweep {sw.subnet} via {'+'.join(sw.methods)} on {sw.interface or '-'}: "
+        f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
+    )
+    if not sw.complete:
+        line += f", stopped at {sw.last_swept}: " + "; ".join(sw.notes)
+    return line
 
 
 def render(report: ScanReport) -> str:
@@ -126,11 +160,7 @@ def render(report: ScanReport) -> str:
 
     out: list[str] = []
     for ns in report.networks:
-        header = f"network {ns.name}  {', '.join(ns.subnets)}"
-        header += f"  [{'+'.join(ns.source) or 'none'}]"
-        if ns.internal:
-            header += "  internal"
-        out.append(header)
+        out.append(_header(ns))
         rows = []
         for p in ns.peers:
             open_ports = [_port_text(pr) for pr in p.ports if pr.state == "open"]
@@ -139,7 +169,7 @@ def render(report: ScanReport) -> str:
             rows.append(
                 [
                     p.ip or "-",
-                    "\n".join(p.names) or "(no DNS name)",
+                    "\n".join(p.names) or ("(gateway)" if p.gateway else "(no DNS name)"),
                     p.container or "-",
                     p.mac or "-",
                     status,
@@ -154,12 +184,7 @@ def render(report: ScanReport) -> str:
             )
         else:
             out.append("  (no peers found)")
-        for sw in ns.sweeps:
-            out.append(
-                f"  sweep {sw.subnet} via {'+'.join(sw.methods)} on {sw.interface or '-'}: "
-                f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
-                + ("" if sw.complete else f" (stopped at {sw.last_swept})")
-            )
+        out += [_sweep_line(sw) for sw in ns.sweeps]
         out += [f"  note: {n}" for n in ns.notes]
         if ns.self_addresses:
             out.append(f"  this host/container: {', '.join(ns.self_addresses)}")

@@ -78,6 +78,7 @@ class Peer:
     rtt_via: str | None = None  # icmp, tcp/PORT or arp
     ports: list[PortResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    gateway: bool = False  # the network's gateway (API, or a route via it): never has a name
 
     @property
     def running(self) -> bool:
@@ -102,6 +103,7 @@ class Peer:
             "rtt_via": self.rtt_via,
             "ports": [p.to_dict() for p in self.ports],
             "notes": self.notes,
+            "gateway": self.gateway,
         }
 
 
@@ -117,8 +119,9 @@ def ip_key(peer: Peer) -> tuple[int, int]:
 def check_dns(
     peers: Sequence[Peer], conf: ResolvConf, timeout: float, deadline: Deadline, workers: int
 ) -> None:
-    """PTR for every live address; then every known name resolved and compared."""
-    live = [p for p in peers if p.running]
+    """PTR for every live address (gateways excepted: they have no name, and asking could
+    only send the question on upstream); then every known name resolved and compared."""
+    live = [p for p in peers if p.running and not p.gateway]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
         def do_ptr(peer: Peer) -> None:
@@ -293,10 +296,12 @@ def identify_protocols(
     peers: Sequence[Peer], timeout: float, deadline: Deadline, workers: int
 ) -> None:
     """Run the matching probe on each open port (MySQL version, HTTP status, ...)."""
+    jobs = [(peer, pr) for peer in peers for pr in peer.ports if pr.state == "open"]
+    if not jobs or deadline.expired():
+        return  # nothing to identify: the probes are not even imported
     identify = probe_hook()
     if identify is None:
         return  # only the TCP probe exists yet: open ports stay plain TCP
-    jobs = [(peer, pr) for peer in peers for pr in peer.ports if pr.state == "open"]
 
     def run(job: tuple[Peer, PortResult]) -> None:
         peer, pr = job
@@ -311,6 +316,11 @@ def identify_protocols(
                 found.detail,
                 found.facts,
             )
+            if found.protocol is None:
+                scheme = PORT_SCHEMES.get(pr.port, "protocol")
+                peer.notes.append(
+                    f"{pr.port}/tcp is open but gave no {scheme} answer ({found.status})"
+                )
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(run, jobs))

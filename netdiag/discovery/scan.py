@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 from netdiag.deadline import Deadline
 from netdiag.discovery import attached as links_mod
-from netdiag.discovery import docker
+from netdiag.discovery import docker, local
 from netdiag.discovery import peers as peerchecks
 from netdiag.discovery.capabilities import Capabilities, capabilities
 from netdiag.discovery.peers import Peer
-from netdiag.discovery.sweep import SWEEP_WAIT, SweepPlan, SweepResult, sweep
+from netdiag.discovery.sweep import MAX_ADDRESSES, SWEEP_WAIT, SweepPlan, SweepResult, sweep
 from netdiag.errors import NetdiagError, UsageError
 
 MAX_PREFIX_WITHOUT_FORCE = 16
@@ -79,6 +79,12 @@ class NetworkScan:
     sweeps: list[SweepResult] = field(default_factory=list)
     peers: list[Peer] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dns_checked: bool = True  # False: a Docker network seen from outside (names from the API)
+
+    @property
+    def from_outside(self) -> bool:
+        """A Docker network we have no endpoint on: its names resolve only inside it."""
+        return "docker" in self.source and not self.self_addresses
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +98,7 @@ class NetworkScan:
             "sweeps": [s.to_dict() for s in self.sweeps],
             "peers": [p.to_dict() for p in self.peers],
             "notes": self.notes,
+            "dns_checked": self.dns_checked,
         }
 
 
@@ -105,6 +112,7 @@ class ScanReport:
     elapsed_ms: float = 0.0
     notes: list[str] = field(default_factory=list)
     identity: docker.Identity | None = None
+    partial: bool = False  # the deadline cut the scan short
 
     def counts(self) -> dict[str, int]:
         peers = [p for n in self.networks for p in n.peers]
@@ -121,12 +129,16 @@ class ScanReport:
 
     @property
     def ok(self) -> bool:
-        return all(p.reachable is not False for n in self.networks for p in n.peers)
+        """Every discovered running peer is reachable, and the scan was not cut short."""
+        return not self.partial and all(
+            p.reachable is not False for n in self.networks for p in n.peers
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "summary": {**self.counts(), "elapsed_ms": round(self.elapsed_ms, 1)},
+            "partial": self.partial,
             "docker": self.docker,
             "identity": self.identity.to_dict() if self.identity else None,
             "capabilities": self.capabilities,
@@ -172,8 +184,12 @@ def check_subnet(text: str, force: bool) -> str:
         raise UsageError(f"{net} is larger than /16: add --force to sweep it")
     if not (net.is_private or net.is_loopback or net.is_link_local) and not force:
         raise UsageError(f"{net} is a public range: add --force to sweep it")
-    if net.prefixlen < 8:
-        raise UsageError(f"{net}: ranges larger than /8 are never swept")
+    if net.num_addresses > MAX_ADDRESSES:
+        largest = 32 - MAX_ADDRESSES.bit_length() + 1
+        raise UsageError(
+            f"{net}: ranges larger than /{largest} ({MAX_ADDRESSES:,} addresses) are never "
+            "swept, --force or not"
+        )
     return str(net)
 
 
@@ -186,7 +202,7 @@ def read_docker(
     """The API's view (or None) and the JSON ``docker`` section saying whether it was used."""
     if not options.use_docker:
         return None, {"used": False, "note": "--no-docker given"}
-    budget = max(1.0, min(deadline.remaining() * DOCKER_SHARE, DOCKER_MAX_WAIT))
+    budget = min(deadline.remaining() * DOCKER_SHARE, DOCKER_MAX_WAIT)
     view = docker.load(
         environ,
         timeout=min(3.0, max(options.timeout * 2, 1.0)),
@@ -206,17 +222,32 @@ def run_scan(
     progress = progress or NoProgress()
     deadline = Deadline(options.deadline)
     start = time.monotonic()
-    links = links_mod.attached()
-    local = docker.LocalEvidence.gather()
+    snap = local.snapshot()
+    links = links_mod.attached(snap)
+    evidence = docker.LocalEvidence.gather(snap)
     view, docker_info = read_docker(options, deadline, environ)
-    identity = docker.identify_self(view, local)
+    identity = docker.identify_self(view, evidence)
     networks, notes = select_networks(options, view, identity, links, docker_info)
+    for ns in networks:
+        if not ns.gateways:
+            ns.gateways = route_gateways(snap, ns.subnets)
     caps = sweep_all(networks, options, links, deadline, progress)
-    everyone = [p for n in networks for p in n.peers]
-    check_peers(everyone, options, deadline, progress)
+    for ns in networks:
+        if ns.from_outside:
+            # The embedded DNS answers container names only inside the network; the host's
+            # resolver would forward every one of them upstream. The API has the names.
+            ns.dns_checked = False
+            ns.notes.append(
+                "names are the Docker API's, not checked: they resolve only inside the network "
+                f"(docker run --rm --network {ns.name} netdiag scan checks them)"
+            )
+    named = [p for n in networks for p in n.peers if n.dns_checked]
+    unnamed = [p for n in networks for p in n.peers if not n.dns_checked]
+    check_peers(named, unnamed, options, deadline, progress)
     for n in networks:
         n.peers.sort(key=peerchecks.ip_key)
-    if deadline.expired():
+    partial = deadline.expired()
+    if partial:
         notes.append(f"global deadline of {deadline.seconds:g}s reached: results are partial")
     return ScanReport(
         networks,
@@ -225,6 +256,7 @@ def run_scan(
         (time.monotonic() - start) * 1000,
         notes,
         identity,
+        partial,
     )
 
 
@@ -287,13 +319,7 @@ def select_networks(
                 found.append(net)
         if not found:
             raise NetdiagError(f"no Docker network named {', '.join(sorted(options.networks))}")
-        networks = [from_docker(n) for n in found]
-        if not any(n.self_addresses for n in networks):
-            notes.append(
-                "not attached to the network: names are checked with this host's resolver "
-                "(container names resolve only inside their networks)"
-            )
-        return networks, notes
+        return [from_docker(n) for n in found], notes
     if view is not None:
         mine = [n for n in docker_nets if identity.container and identity.container.endpoint(n)]
         if identity.container is not None:
@@ -304,10 +330,7 @@ def select_networks(
                     f"(network mode {identity.container.network_mode or 'none'}): nothing to scan"
                 )
             return [from_docker(n) for n in mine], notes
-        notes.append(
-            "on a Docker host: scanning the networks the daemon lists; names are checked "
-            "with this host's resolver (container names resolve only inside their networks)"
-        )
+        notes.append("on a Docker host: scanning the networks the daemon lists")
         return [from_docker(n) for n in docker_nets], notes
     if identity.in_container:
         networks = [NetworkScan(link.network, [link.network], [], None, None) for link in links]
@@ -372,9 +395,9 @@ def merge_sweep(ns: NetworkScan, subnet: str, result: SweepResult) -> None:
     for ip, alive in result.alive.items():
         peer = by_ip.get(ip)
         if peer is None:
-            peer = Peer(ip=ip, mac=alive.mac)
-            if ip in gateways:
-                peer.notes.append("network gateway (the Docker host's bridge)")
+            peer = Peer(ip=ip, mac=alive.mac, gateway=ip in gateways)
+            if peer.gateway and "docker" in ns.source:
+                peer.notes.append("the network's gateway (the Docker host's bridge)")
             ns.peers.append(peer)
             by_ip[ip] = peer
         peer.mac = peer.mac or alive.mac
@@ -386,30 +409,44 @@ def merge_sweep(ns: NetworkScan, subnet: str, result: SweepResult) -> None:
             swept_it = result.complete or (result.last_swept and ip_le(peer.ip, result.last_swept))
             if swept_it and "docker" in peer.seen_by:
                 peer.notes.append("listed by Docker but did not answer the sweep")
-    if not result.complete:
-        ns.notes.append(
-            f"{subnet}: swept {result.swept} of {result.total} addresses"
-            f" (up to {result.last_swept}); " + "; ".join(result.notes)
-        )
+
+
+def route_gateways(snap: local.Snapshot, subnets: list[str]) -> list[str]:
+    """Next hops of our routes that lie inside ``subnets``: that network's gateways."""
+    found: list[str] = []
+    for route in snap.routes:
+        gw = route.gateway
+        if gw and ":" not in gw and gw not in found and any(ip_in(gw, s) for s in subnets):
+            found.append(gw)
+    return found
 
 
 def check_peers(
-    everyone: list[Peer], options: ScanOptions, deadline: Deadline, progress: Progress
+    named: list[Peer],
+    unnamed: list[Peer],
+    options: ScanOptions,
+    deadline: Deadline,
+    progress: Progress,
 ) -> None:
-    """Names (PTR and forward), reachability and ports, then the protocol on each open port."""
+    """Names (PTR and forward) of ``named`` only; reachability, ports and the protocol on each
+    open port of all."""
     from netdiag.dns.resolvconf import load
 
-    conf = load()
+    everyone = named + unnamed
+    conf = load() if named else None
     workers = max(1, min(32, options.concurrency))
     progress(f"checking names, reachability and ports of {len(everyone)} peers")
     with ThreadPoolExecutor(max_workers=1) as pool:  # DNS waits overlap the connects
-        names = pool.submit(
-            peerchecks.check_dns, everyone, conf, options.timeout, deadline, workers
+        names = (
+            pool.submit(peerchecks.check_dns, named, conf, options.timeout, deadline, workers)
+            if conf
+            else None
         )
         peerchecks.check_reachability_and_ports(
             everyone, options.ports, options.timeout, deadline, options.concurrency, options.rate
         )
-        names.result()
+        if names is not None:
+            names.result()
     progress("identifying protocols on open ports")
     peerchecks.identify_protocols(everyone, max(options.timeout, 2.0), deadline, workers)
 

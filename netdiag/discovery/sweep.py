@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.discovery import neighbours
-from netdiag.discovery.arp import arp_sweep
+from netdiag.discovery.arp import arp_sweep, open_arp_socket
 from netdiag.discovery.capabilities import Capabilities, capabilities
 from netdiag.discovery.connect import connect_many
 from netdiag.discovery.icmp import ping_many
@@ -141,6 +141,12 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
     end = start + plan.budget
     alive: dict[str, Alive] = {}
     notes: list[str] = []
+    if "arp" in methods and plan.interface and addresses and plan.budget > 0:
+        try:  # the first use of scapy: when it cannot open the link, sweep without it
+            open_arp_socket(plan.interface).close()
+        except Exception as exc:
+            notes.append(f"ARP sweep unavailable: {type(exc).__name__}: {exc}")
+            methods = choose_methods(Capabilities(False, caps.icmp), plan)
     swept = 0
     last: str | None = None
     complete = True
@@ -166,8 +172,8 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
         if plan.stop_on_gap and more and block_start > 0 and len(alive) == before:
             complete = False
             notes.append(
-                f"stopped after an empty block ending at {last}: Docker hands out addresses "
-                "from the low end (name the range with --subnet to sweep all of it)"
+                "an empty block: Docker hands out addresses from the low end "
+                "(--subnet sweeps all of the range)"
             )
             break
     if "tcp" in methods and plan.interface:
