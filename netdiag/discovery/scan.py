@@ -457,3 +457,39 @@ def ip_in(ip: str, subnet: str) -> bool:
 
 def ip_le(a: str, b: str) -> bool:
     return ipaddress.ip_address(a) <= ipaddress.ip_address(b)
+
+
+def seen_names(deadline: float, timeout: float, conf: Any) -> list[str]:
+    """The names scan would give the live addresses on the subnets attached here (PTR, e.g.
+    ``db.todo-app`` and ``db``), within ``deadline`` (time.monotonic()). Only for a process
+    inside a container: a host's own networks are never swept. Gateways are not asked about."""
+    from netdiag.discovery import names as dnsnames
+
+    snap = local.snapshot()
+    links = links_mod.attached(snap)
+    own = frozenset(link.address for link in links)
+    found: list[str] = []
+    for link in links:
+        left = deadline - time.monotonic()
+        if left <= 0.1:
+            break
+        plan = SweepPlan(
+            link.network,
+            link.interface,
+            link.address,
+            budget=left / 2,
+            wait=min(SWEEP_WAIT, timeout, 0.2),
+            stop_on_gap=True,
+            skip=own | frozenset(route_gateways(snap, [link.network])),
+        )
+        alive = list(sweep(plan).alive)
+
+        def ptr(ip: str) -> list[str]:
+            t = min(timeout, deadline - time.monotonic())
+            return dnsnames.ptr(ip, conf, t)[0] if t > 0 else []
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for names in pool.map(ptr, alive):
+                for full in names:
+                    found += [n for n in dnsnames.short_names(full) if n not in found]
+    return found
