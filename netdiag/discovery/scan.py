@@ -112,7 +112,7 @@ class ScanReport:
     elapsed_ms: float = 0.0
     notes: list[str] = field(default_factory=list)
     identity: docker.Identity | None = None
-    partial: bool = False  # the deadline cut the scan short
+    partial: bool = False  # the deadline (or a sweep's share of it) cut the scan short
 
     def counts(self) -> dict[str, int]:
         peers = [p for n in self.networks for p in n.peers]
@@ -249,6 +249,10 @@ def run_scan(
     partial = deadline.expired()
     if partial:
         notes.append(f"global deadline of {deadline.seconds:g}s reached: results are partial")
+    short = [sw.subnet for n in networks for sw in n.sweeps if sw.out_of_time]
+    if short and not partial:
+        partial = True
+        notes.append(f"the sweep of {', '.join(short)} ran out of time: results are partial")
     return ScanReport(
         networks,
         docker_info,

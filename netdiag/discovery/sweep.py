@@ -65,7 +65,8 @@ class Alive:
 
 @dataclass
 class SweepResult:
-    """Outcome of sweeping one subnet; ``complete`` is False when it stopped early."""
+    """Outcome of sweeping one subnet; ``complete`` is False when it stopped early, and
+    ``out_of_time`` when that was because its time budget ran out (results are partial)."""
 
     subnet: str
     interface: str | None
@@ -77,6 +78,7 @@ class SweepResult:
     last_swept: str | None
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    out_of_time: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +89,7 @@ class SweepResult:
             "swept": self.swept,
             "total": self.total,
             "complete": self.complete,
+            "out_of_time": self.out_of_time,
             "last_swept": self.last_swept,
             "elapsed_ms": round(self.elapsed_ms, 1),
             "notes": self.notes,
@@ -149,11 +152,11 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
             methods = choose_methods(Capabilities(False, caps.icmp), plan)
     swept = 0
     last: str | None = None
-    complete = True
+    complete, out_of_time = True, False
     size = BLOCK if plan.stop_on_gap else FULL_BLOCK
     for block_start in range(0, len(addresses), size):
         if time.monotonic() >= end:
-            complete = False
+            complete, out_of_time = False, True
             notes.append(f"time budget of {plan.budget:g}s used up")
             break
         block = addresses[block_start : block_start + size]
@@ -163,7 +166,7 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
         if done:
             last = block[done - 1]
         if done < len(block):
-            complete = False
+            complete, out_of_time = False, True
             notes.append(f"time budget of {plan.budget:g}s used up")
             break
         if progress:
@@ -195,6 +198,7 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
         last,
         (time.monotonic() - start) * 1000,
         notes,
+        out_of_time,
     )
 
 
