@@ -178,3 +178,9 @@ def test_throwaway_container_gets_the_apps_fix():
     gone = analyse("mysql", held, "nd-1", ["other"], throwaway=True)
     assert not gone.ok and "docker run --rm" in gone.summary
     assert gone.fix and "--network container:APP" in gone.fix and "nd-1" not in gone.fix
+
+
+def test_closest_with_nothing_to_compare():
+    from netdiag.doctor.similar import closest
+
+    assert closest("mysql", []) == []

@@ -180,7 +180,8 @@ def test_a_typo_gets_did_you_mean_from_the_api(docker_lab: DockerLab):
     code, doc, _ = doctor_in(docker_lab, web, "mysqll")
     assert code == 1
     s = steps(doc)
-    assert s["name"]["status"] == "fail" and s["name"]["facts"]["did_you_mean"] == ["mysql"]
+    # ours first: other runs on this shared daemon may hold names like mysql too
+    assert s["name"]["status"] == "fail" and s["name"]["facts"]["did_you_mean"][0] == "mysql"
     assert s["name"]["summary"].endswith("did you mean mysql?")
     assert s["name"]["fix"] is None  # the docker step's fix is the one fix
     assert f"did you mean mysql (container {db} on {net})?" in s["docker"]["summary"]
@@ -221,10 +222,10 @@ def test_the_throwaway_netdiag_container_is_not_the_fix(docker_lab: DockerLab):
     s = steps(doc)
     assert s["docker"]["facts"]["identity"]["throwaway"] is True
     assert s["docker"]["facts"]["own_container"] == name
-    assert (
-        f"mysql is {db} on {db_net}; this netdiag container ({name}, docker run --rm)"
-        in (s["docker"]["summary"])
-    )
+    # (other runs on this shared daemon may hold "mysql" on their networks too: all are named)
+    summary = s["docker"]["summary"]
+    assert f"{db} on {db_net}" in summary, summary
+    assert f"; this netdiag container ({name}, docker run --rm) is on {app_net}" in summary
     assert "--network container:APP" in doc["fix"] and name not in doc["fix"]
-    assert f"docker network connect {db_net} APP" in doc["fix"]
+    assert f"docker network connect {db_net} APP" in doc["fix"] or f"/ {db_net}" in doc["fix"]
     assert s["name"]["fix"] is None  # steps 2 and 3 do not contradict each other

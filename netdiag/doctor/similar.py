@@ -50,12 +50,17 @@ def candidates_from_view(view: Any, own_networks: Sequence[str] = ()) -> list[Ca
 
 
 def closest(wanted: str, candidates: Iterable[Candidate]) -> list[Candidate]:
-    """The candidates whose name looks like a typo of ``wanted`` (best first, one per name)."""
+    """The candidates whose name looks like a typo of ``wanted``: on our networks first, then
+    the closest first; one per name."""
     wanted = wanted.rstrip(".").lower()
     by_name: dict[str, Candidate] = {}
     for cand in candidates:
         key = cand.name.lower()
         if key != wanted:
             by_name.setdefault(key, cand)  # the first is ours / running (sorted above)
-    names = difflib.get_close_matches(wanted, list(by_name), MAX_SUGGESTIONS, CUTOFF)
-    return [by_name[n] for n in names]
+    if not by_name:
+        return []
+    names = difflib.get_close_matches(wanted, list(by_name), len(by_name), CUTOFF)
+    # best first, but a name on one of our networks before one elsewhere
+    ranked = sorted((by_name[n] for n in names), key=lambda c: not c.ours)
+    return ranked[:MAX_SUGGESTIONS]

@@ -255,7 +255,7 @@ def route(ctx: Context, step: Step) -> None:
         step.summary = f"no route to {address}: we have no interface on its network"
         net = ctx.holder.network if ctx.holder else "NETWORK"
         if ctx.identity is not None and ctx.identity.throwaway:
-            step.fix = topology.throwaway_fix(ctx.target.host, net)
+            step.fix = topology.throwaway_fix(ctx.target.host, [net])
         else:
             step.fix = f"docker network connect {net} {ctx.own_container or 'THIS_CONTAINER'}"
         return

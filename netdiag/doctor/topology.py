@@ -73,14 +73,18 @@ def _names(items: Sequence[str]) -> str:
     return ", ".join(items)
 
 
-def throwaway_fix(name: str, network: str) -> str:
+def throwaway_fix(name: str, networks: Sequence[str]) -> str:
     """The fix when the container diagnosed is netdiag's own ``docker run --rm``: connecting it
     would help nobody (it is gone a second later); diagnose from where the app is."""
-    return (
+    first, others = networks[0], [n for n in dict.fromkeys(networks) if n != networks[0]]
+    fix = (
         f"run netdiag in the app's network namespace: docker run --rm --network container:APP "
-        f"netdiag doctor {name} (APP: the app's container); if the app is not on {network} "
-        f"either: docker network connect {network} APP"
+        f"netdiag doctor {name} (APP: the app's container); if the app is not on {first} "
+        f"either: docker network connect {first} APP"
     )
+    if others:
+        fix += f" (or {' / '.join(others)}, where another {name} runs)"
+    return fix
 
 
 def analyse(
@@ -135,7 +139,7 @@ def analyse(
                         f"{name} is {where}; this netdiag container ({own}, docker run --rm) "
                         f"is on {ours}, so it cannot reach {name} — connecting it would not "
                         "help the app",
-                        throwaway_fix(name, h.network),
+                        throwaway_fix(name, [r.network for r in running]),
                     )
                 if len({r.network for r in running}) == 1:
                     return Verdict(
