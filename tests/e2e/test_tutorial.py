@@ -209,7 +209,7 @@ def test_doctor_from_another_network_names_the_fix(app: TodoApp) -> None:
     # (other runs on this shared daemon may hold "mysql" on their networks too: all are named)
     assert f"{app.mysql} on {app.network}" in r.stdout and "; this netdiag container" in r.stdout
     assert "docker run --rm --network container:APP netdiag doctor mysql" in r.stdout
-    assert f"docker network connect {app.network} APP" in r.stdout
+    assert f"docker network connect {app.network} APP" in r.stdout or f"/ {app.network}" in r.stdout
     assert f"docker network connect {app.network} ndtest-netdiag" not in r.stdout
 
 
