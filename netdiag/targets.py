@@ -6,10 +6,12 @@ A bare ``host:port`` means tcp. Parsing is pure; nothing here touches the networ
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, unquote, urlsplit
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
+from netdiag.dns.name import check_name
 from netdiag.errors import UsageError
+from netdiag.records import record
 
 DEFAULT_PORTS: dict[str, int | None] = {
     "tcp": None,
@@ -25,7 +27,15 @@ DEFAULT_PORTS: dict[str, int | None] = {
 SCHEME_ALIASES = {"postgresql": "postgres"}
 
 
-@dataclass(frozen=True)
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@record(frozen=True)
 class Target:
     """One parsed target. ``host`` is a name or an IP literal (no brackets)."""
 
@@ -34,7 +44,7 @@ class Target:
     port: int | None
     path: str = ""
     user: str | None = None
-    query: dict[str, str] = field(default_factory=dict)
+    query: str = ""  # the query string exactly as given (never decoded and re-encoded)
     raw: str = ""
 
     @property
@@ -49,7 +59,8 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         hostport = f"{host}:{self.port}" if self.port is not None else host
         user = f"{self.user}@" if self.user else ""
-        return f"{self.scheme}://{user}{hostport}{self.path}"
+        query = f"?{self.query}" if self.query else ""
+        return f"{self.scheme}://{user}{hostport}{self.path}{query}"
 
 
 def parse_target(text: str, default_scheme: str = "tcp") -> Target:
@@ -84,12 +95,26 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
     host = parts.hostname or ""
     if not host:
         raise UsageError(f"target {text!r} has no host")
+    if not _is_ip(host):
+        check_name(host)  # a name DNS cannot carry is the user's mistake: exit 2, no query
     if port is None:
         port = DEFAULT_PORTS[scheme]
     if scheme == "tcp" and port is None:
         raise UsageError(f"target {text!r} needs a port (tcp://HOST:PORT)")
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"port out of range in {text!r}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     user = unquote(parts.username) if parts.username else None
-    return Target(scheme, host, port, parts.path, user, query, text)
+    return Target(scheme, host, port, parts.path, user, parts.query, text)
+
+
+def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:
+    """A target argument; the bare word ``mysql`` (or ``mysql://``) means the app's
+    ``$MYSQL_HOST`` (``host`` or ``host:port``, or the content of ``MYSQL_HOST_FILE``)."""
+    if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag import appenv
+
+        host = (appenv.read("host", environ).value or "").strip()
+        if not host:
+            raise UsageError("`mysql` without a host needs MYSQL_HOST (or write mysql://HOST)")
+        return parse_target(f"mysql://{host}")
+    return parse_target(text)

@@ -8,7 +8,6 @@ in one line why the API was not used.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import hostile
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 10.0  # self's fixed deadline; given to scan and doctor with --deadline
@@ -101,7 +101,7 @@ def test_hostile_docker_api_is_bounded(peer: str, command: str) -> None:
     assert code in (0, 1), (code, err)
     assert wall <= WALL_BOUND, f"{command} against {peer}: {wall:.1f}s"
     assert rss <= RSS_BOUND_MB, f"{command} against {peer}: {rss:.0f} MB"
-    doc = json.loads(out)
+    doc = netdiag_json(out)
     if command == "self":
         said = doc["docker"]["note"]
         assert doc["docker"]["reachable"] is False

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import run_netdiag
 from tests.health_peers import banner_peer
+from tests.support.schemas import netdiag_json
 from tests.support.servers import TODO_DB, TODO_PASSWORD, TODO_TABLE, TODO_USER
 
 pytestmark = pytest.mark.slow
@@ -25,7 +24,7 @@ def doctor(*args: str, **env: str) -> tuple[int, dict, str]:
     out = run_netdiag("doctor", "--json", "--timeout", "2", *args, env={**BASE, **env})
     assert "Traceback" not in out.stderr, out.stderr
     assert TODO_PASSWORD not in out.stdout + out.stderr
-    return out.returncode, json.loads(out.stdout), out.stdout
+    return out.returncode, netdiag_json(out.stdout), out.stdout
 
 
 def st(doc: dict) -> dict[str, dict]:
@@ -131,7 +130,30 @@ def test_protocol_mismatch_at_the_greeting():
     assert doc["not_checked"] == ["credentials", "database"]
 
 
-def test_silent_http_server_is_a_greeting_timeout(http_server):
+def test_http_server_is_named_at_the_greeting(http_server):
+    """An HTTP server never greets: instead of a bare timeout, doctor says what it is."""
     code, doc, _ = doctor(f"127.0.0.1:{http_server.port}")
     assert code == 1 and doc["failed_step"] == "greeting"
-    assert st(doc)["greeting"]["facts"]["status"] == "timeout"
+    greeting = st(doc)["greeting"]
+    assert greeting["facts"]["status"] == "protocol_mismatch"
+    assert f"{http_server.port} speaks HTTP/1.1 (BaseHTTP/0.6" in greeting["summary"]
+    assert greeting["summary"].endswith(", not MySQL")
+
+
+def test_login_flags_like_probe(mariadb, secret):
+    """doctor takes the same --user/--password-file/--database/--table as probe, check, wait."""
+    code, doc, raw = doctor(
+        f"127.0.0.1:{mariadb.port}",
+        "--user",
+        TODO_USER,
+        "--password-file",
+        secret,
+        "--database",
+        TODO_DB,
+        "--table",
+        TODO_TABLE,
+    )
+    assert code == 0, raw
+    s = st(doc)
+    assert s["credentials"]["facts"]["password_from"] == "--password-file"
+    assert s["database"]["summary"] == f"database {TODO_DB}, table {TODO_TABLE} exist"

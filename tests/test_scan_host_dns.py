@@ -9,7 +9,6 @@ DNS, which only answers inside the network: the recorder must hear nothing.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.docker_engine import DockerLab
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -93,7 +93,7 @@ def test_host_side_scan_sends_no_container_name_to_the_host_resolver(
     asked = host.queries()
     assert "Traceback" not in proc.stderr, proc.stderr
     assert asked == [], asked  # no container name (and nothing else) reached the host resolver
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     assert doc["identity"]["container_id"] is None  # a host, as far as Docker can tell
     (network,) = doc["networks"]
     assert network["name"] == net and network["dns_checked"] is False

@@ -20,7 +20,7 @@ from netdiag.discovery.peers import Peer
 from netdiag.discovery.scan import NetworkScan, check_subnet, merge_sweep, parse_ports
 from netdiag.discovery.sweep import Alive, SweepResult
 from netdiag.errors import UsageError
-from tests.conftest import run_netdiag
+from tests.conftest import run_netdiag, usage_error
 
 
 def test_arp_template_is_a_who_has_and_a_reply_parses() -> None:
@@ -128,13 +128,12 @@ def test_fd_budget_respects_rlimit() -> None:
         ["--bogus"],
     ],
 )
-def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
+def test_usage_errors_exit_2_with_usage_and_reason(args: list[str]) -> None:
     """Refused before any packet: the safety rules are checked while parsing."""
     proc = run_netdiag("scan", *args, "--no-docker")
     assert proc.returncode == 2
     assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("netdiag scan: error:"), proc.stderr
+    usage_error(proc.stderr, "scan")
 
 
 def test_sweep_answers_prefer_ip_level_rtt() -> None:
@@ -185,21 +184,14 @@ def test_scan_keeps_the_sweeps_rtt_and_pings_only_peers_it_did_not_hear(monkeypa
 
 
 def test_open_column_and_header_say_each_thing_once() -> None:
-    """OPEN lists open ports only (a probe that found nothing is a note, not "(timeout)");
-    versions read as probe shows them; a subnet scanned by name is not repeated."""
+    """OPEN lists open ports only: an identification that failed is not "3306/tcp (timeout)",
+    which reads as a closed port (the note says why); a range scanned by name is said once."""
     from netdiag.commands.scan import _header, _port_text
     from netdiag.discovery.peers import PortResult
 
-    maria = {"flavor": "MariaDB", "version": "10.11.18-MariaDB-0+deb12u1",
-             "server_version": "5.5.5-10.11.18-MariaDB-0+deb12u1"}  # fmt: skip
-    assert _port_text(PortResult(3306, "open", protocol="mysql", status="ok", facts=maria)) == (
-        "3306/mysql MariaDB 10.11.18"
-    )
-    assert (
-        _port_text(PortResult(3306, "open", status="timeout", detail="no greeting")) == "3306/tcp"
-    )
-    http = PortResult(80, "open", protocol="http", status="ok", facts={"status_code": 200})
-    assert _port_text(http) == "80/http 200"
+    failed = PortResult(3306, "open", status="timeout", detail="x", identified="failed")
+    assert _port_text(failed) == "3306 open"
+    assert _port_text(PortResult(5432, "open", identified="silent")) == "5432 open (silent)"
     assert _header(NetworkScan("10.9.0.0/24", ["10.9.0.0/24"], ["sweep"])) == (
         "network 10.9.0.0/24  [sweep]"
     )

@@ -8,11 +8,12 @@ reachable, 1 otherwise, 2 on usage errors. See docs/scan.md.
 
 from __future__ import annotations
 
-import re
 import sys
+import time
 
-from netdiag.args import ArgumentParser, add_timing_options, positive_float
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options, positive_float
 from netdiag.discovery import peers as peerchecks
+from netdiag.discovery.peers import Peer
 from netdiag.discovery.scan import (
     NetworkScan,
     ScanOptions,
@@ -22,7 +23,8 @@ from netdiag.discovery.scan import (
     run_scan,
 )
 from netdiag.discovery.sweep import SweepResult
-from netdiag.report import diag, print_json
+from netdiag.errors import UsageError
+from netdiag.report import diag, print_document
 
 USAGE_EXIT = 2
 
@@ -30,7 +32,10 @@ USAGE_EXIT = 2
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag scan",
+        usage="netdiag scan [options]",
         description="Who is on the container networks, what they answer to, are they reachable.",
+        epilog="Exit: 0 every running peer reachable, 1 one is not (or nothing could be "
+        "scanned), 2 usage (also a range the safety rules refuse), 3 internal error.",
     )
     p.add_argument(
         "--network",
@@ -50,7 +55,12 @@ def build_parser() -> ArgumentParser:
         "--force", action="store_true", help="allow ranges larger than /16 and public ranges"
     )
     p.add_argument("--ports", metavar="LIST", help="ports to test, e.g. 80,443,3306 or 8000-8010")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(p)
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="one wide table (names, MAC and notes as columns), not fitted to the terminal",
+    )
     add_timing_options(p, 1.0, 30.0, per="step (connect, DNS query, probe)")
     p.add_argument("--no-docker", action="store_true", help="do not use the Docker API")
     p.add_argument(
@@ -87,6 +97,8 @@ class Progress:
 def options_from(args: object) -> ScanOptions:
     """The typed options the core takes, validated (UsageError on a bad value)."""
     a = vars(args)
+    if a["network"] and a["no_docker"]:
+        raise UsageError("--network needs the Docker API: drop --no-docker, or use --subnet")
     return ScanOptions(
         networks=tuple(a["network"]),
         subnets=tuple(check_subnet(s, a["force"]) for s in a["subnet"]),
@@ -100,16 +112,21 @@ def options_from(args: object) -> ScanOptions:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
     options = options_from(args)
-    report = run_scan(options, Progress(sys.stderr.isatty()))
+    report = run_scan(options, Progress(sys.stderr.isatty() and not args.quiet))
     note = report.docker.get("note")
-    if note and options.use_docker and not args.json:
+    if note and options.use_docker and not args.json and not args.quiet:
         diag(f"netdiag scan: {note}")
     if args.json:
-        print_json(report.to_dict())
-    else:
-        print(render(report))
+        payload = report.to_dict()
+        payload.pop("ok", None)  # the envelope's
+        print_document("scan", report.ok, payload, started)
+    elif not args.quiet:
+        print(render(report, wide=args.wide))
+    elif not report.ok:
+        print(render(report, only_failed=True))
     return 0 if report.ok else 1
 
 
@@ -117,35 +134,44 @@ def main(argv: list[str]) -> int:
 
 
 def _port_text(pr: peerchecks.PortResult) -> str:
-    """An open port: ``3306/mysql MariaDB 10.11.19``, ``80/http 200``, or ``3306/tcp`` when no
-    probe recognised it (why goes to the notes; this column lists open ports only)."""
-    if not pr.protocol:
-        return f"{pr.port}/tcp"
-    label = f"{pr.port}/{pr.protocol}"
-    if pr.status == "rejected":
-        return f"{label} rejected: {pr.detail.split(':', 1)[0]}"
-    extra = _version_text(pr.facts or {})
-    return f"{label} {extra}" if extra else label
+    """``3306 MariaDB 10.11.19``, ``80 HTTP/1.0 SimpleHTTP/0.6``, ``5432 open (silent)``,
+    ``3306 HTTP/1.0 SimpleHTTP/0.6 (not mysql)``."""
+    identity = pr.identity or {}
+    if identity:
+        from netdiag.probes.identify.mismatch import EXPECTED_NAMES
+        from netdiag.probes.identify.model import Identity
 
-
-def _version_text(facts: dict) -> str | None:
-    """The server's version as probe shows it (``MariaDB 10.11.19``), or an HTTP status."""
-    version, flavor = facts.get("version"), facts.get("flavor")
-    if version and flavor:
-        number = re.match(r"\d+(?:\.\d+)*", str(version))
-        return f"{flavor} {number.group(0) if number else version}"
-    found = version or facts.get("server_version") or facts.get("status_code")
-    return str(found) if found is not None else None
+        known = {k: identity.get(k) for k in ("protocol", "name", "product", "version")}
+        text = f"{pr.port} {Identity(**known).short}"  # type: ignore[arg-type]
+        if pr.status == "protocol_mismatch":
+            want = peerchecks.PORT_SCHEMES.get(pr.port, "")
+            text += f" (not {EXPECTED_NAMES.get(want, want)})"
+        elif pr.status == "rejected":
+            text += " (refused us)"
+        return text
+    if pr.identified == "silent":
+        return f"{pr.port} open (silent)"
+    if pr.identified in ("unrecognised", "closed"):
+        return f"{pr.port} open ({pr.identified})"
+    # Only open ports are listed here: a probe's failure on one is a note of the peer, never a
+    # "3306/tcp (timeout)" that reads as a port that is not open (issue 13 item 10).
+    return f"{pr.port} open"
 
 
 def _header(ns: NetworkScan) -> str:
+    """``network NAME  SUBNETS  [docker+sweep]  internal``; a range scanned by name once."""
+    from netdiag.report import printable
+
     subnets = ", ".join(ns.subnets)
-    header = f"network {ns.name}" + (f"  {subnets}" if subnets and subnets != ns.name else "")
+    header = f"network {printable(ns.name)}"
+    if subnets and subnets != ns.name:
+        header += f"  {subnets}"
     header += f"  [{'+'.join(ns.source) or 'none'}]"
     return header + ("  internal" if ns.internal else "")
 
 
 def _sweep_line(sw: SweepResult) -> str:
+    """One line per sweep; where and why it stopped early is said here, once."""
     line = (
         f"  sweep {sw.subnet} via {'+'.join(sw.methods)} on {sw.interface or '-'}: "
         f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
@@ -155,42 +181,80 @@ def _sweep_line(sw: SweepResult) -> str:
     return line
 
 
-def render(report: ScanReport) -> str:
+WIDE_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
+HEADERS = ["IP", "CONTAINER", "STATUS", "RTT", "OPEN", "NAMES AND NOTES"]
+# Container, RTT and ports wrap; names and notes go under the row on a terminal too narrow for
+# them (PRODUCT.md: 100 columns when not a terminal); address and status keep their width.
+LAYOUT: dict = {"fold": 5, "narrow": (1, 3, 4)}
+
+
+def _peer_cells(p: Peer) -> dict[str, str]:
+    """One peer's cells; several names, ports or notes are lines of one cell, each escaped on
+    its own (a name or a version from a peer cannot add lines of its own)."""
+    from netdiag.report import printable
+
+    open_ports = [printable(_port_text(pr)) for pr in p.ports if pr.state == "open"]
+    return {
+        "ip": p.ip or "-",
+        "names": "\n".join(printable(n) for n in p.names) or ("(gateway)" if p.gateway else ""),
+        "container": printable(p.container or "-"),
+        "mac": p.mac or "-",
+        "status": p.status if p.running else f"stopped ({p.state})",
+        "rtt": f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-",
+        "open": "\n".join(open_ports) or "-",
+        "notes": "\n".join(printable(n) for n in p.notes),
+    }
+
+
+def peer_table(peers: list[Peer], wide: bool = False) -> str:
+    """The peers as one table: fitted to the terminal (names and notes folded under the row
+    when it is narrow), or with ``wide`` today's eight columns, never wrapped."""
     from netdiag.report import table
+
+    cells = [_peer_cells(p) for p in peers]
+    if wide:
+        keys = ("ip", "names", "container", "mac", "status", "rtt", "open", "notes")
+        rows = [[c[k] for k in keys] for c in cells]
+        for row in rows:
+            row[1] = row[1] or "(no DNS name)"
+        return table(rows, WIDE_HEADERS, width=1_000_000)
+    rows = []
+    for c in cells:
+        under = ([f"names: {', '.join(c['names'].splitlines())}"] if c["names"] else []) + [
+            f"note: {n}" for n in c["notes"].splitlines()
+        ]
+        rows.append([c["ip"], c["container"], c["status"], c["rtt"], c["open"], "\n".join(under)])
+    return table(rows, HEADERS, **LAYOUT)
+
+
+def render(report: ScanReport, only_failed: bool = False, wide: bool = False) -> str:
+    """The report as text fitted to the terminal (``wide``: today's wide table); ``only_failed``
+    (-q) keeps unreachable peers and the summary line only."""
+    from netdiag.report import printable, wrap_indented
 
     out: list[str] = []
     for ns in report.networks:
+        if only_failed:
+            failing = [p for p in ns.peers if p.reachable is False]
+            if failing:
+                out.append(f"network {printable(ns.name)}")
+                out.append(peer_table(failing, wide))
+            continue
         out.append(_header(ns))
-        rows = []
-        for p in ns.peers:
-            open_ports = [_port_text(pr) for pr in p.ports if pr.state == "open"]
-            rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
-            status = p.status if p.running else f"stopped ({p.state})"
-            rows.append(
-                [
-                    p.ip or "-",
-                    "\n".join(p.names) or ("(gateway)" if p.gateway else "(no DNS name)"),
-                    p.container or "-",
-                    p.mac or "-",
-                    status,
-                    rtt,
-                    "\n".join(open_ports) or "-",
-                    "\n".join(p.notes),
-                ]
-            )
-        if rows:
-            out.append(
-                table(rows, ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"])
-            )
+        if ns.peers:
+            out.append(peer_table(ns.peers, wide))
         else:
             out.append("  (no peers found)")
-        out += [_sweep_line(sw) for sw in ns.sweeps]
-        out += [f"  note: {n}" for n in ns.notes]
+        for sw in ns.sweeps:
+            out += wrap_indented(_sweep_line(sw).strip(), "  ", "    ")
+        for note in ns.notes:
+            out += wrap_indented(note, "  note: ", "        ")
         if ns.self_addresses:
             out.append(f"  this host/container: {', '.join(ns.self_addresses)}")
         out.append("")
     c = report.counts()
-    out += [f"note: {n}" for n in report.notes]
+    for note in [] if only_failed else report.notes:
+        out += wrap_indented(note, "note: ", "      ")
     summary = (
         f"{c['networks']} network(s), {c['peers']} peer(s): {c['reachable']} reachable, "
         f"{c['unreachable']} unreachable"

@@ -8,19 +8,25 @@ waits for the targets to go away instead. Progress lines go to stderr. See docs/
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from netdiag.args import ArgumentParser, positive_float
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    add_output_options,
+    positive_float,
+    probe_flags,
+)
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
+from netdiag.probes.settings import ProbeOptions, options_for
+from netdiag.records import field, record
 from netdiag.status import Status
-from netdiag.targets import Target
+from netdiag.targets import Target, expand_target
 
 USAGE_EXIT = 2
 TIMEOUT_EXIT = 124
@@ -31,11 +37,12 @@ FIRST_DELAY = 0.05
 BACKOFF = 1.5
 
 
-@dataclass
+@record
 class Waiting:
     """One target's progress: attempts so far, last status and detail, when it became ready."""
 
     target: Target
+    options: ProbeOptions = field(default_factory=ProbeOptions)
     attempts: int = 0
     status: Status | None = None
     detail: str = ""
@@ -57,23 +64,34 @@ class Waiting:
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag wait",
-        usage="netdiag wait TARGET... [--timeout S] [--interval S] [--invert] [--json] "
-        "[-- CMD ARGS...]",
+        usage="netdiag wait [options] TARGET... [-- CMD ARGS...]",
         description="Wait until all targets are ready (or gone with --invert), then run CMD.",
-        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage.",
+        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage, "
+        "3 internal error. "
+        "As in wait-for-it and wait4x, --timeout is the total wait (--deadline is its synonym); "
+        "--attempt-timeout bounds one attempt.",
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
     p.add_argument(
         "-t",
         "--timeout",
         type=positive_float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
+        metavar="S",
         help=f"give up after S seconds in all (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="the same as --timeout (the whole command's bound, as every command has)",
     )
     p.add_argument(
         "--interval",
         type=positive_float,
         default=DEFAULT_INTERVAL,
+        metavar="S",
         help=f"longest pause between attempts (default {DEFAULT_INTERVAL:g}); "
         f"pauses start at {FIRST_DELAY * 1000:g} ms",
     )
@@ -81,12 +99,23 @@ def build_parser() -> ArgumentParser:
         "--attempt-timeout",
         type=positive_float,
         default=DEFAULT_ATTEMPT,
+        metavar="S",
         help=f"seconds one attempt may take (default {DEFAULT_ATTEMPT:g})",
     )
     p.add_argument("--invert", action="store_true", help="wait until the targets are NOT ready")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    add_output_options(p)
+    add_login_options(p)  # mysql:// logs in like the app: ready means the app's login works
     return p
+
+
+def total_seconds(args) -> float:
+    """wait's whole bound: --timeout, or its synonym --deadline; both must agree."""
+    if args.timeout and args.deadline and args.timeout != args.deadline:
+        raise UsageError(
+            "--deadline is wait's --timeout (the total wait): give one of them, "
+            f"not {args.timeout:g} and {args.deadline:g}"
+        )
+    return args.timeout or args.deadline or DEFAULT_TIMEOUT
 
 
 def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -97,18 +126,12 @@ def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv[:at], argv[at + 1 :]
 
 
-def attempt(target: Target, timeout: float, deadline: Deadline) -> tuple[Status, str]:
+def attempt(state: Waiting, timeout: float, deadline: Deadline) -> tuple[Status, str]:
     """Probe a target once; (status, detail) of the first result that is not ok, else ok."""
     from netdiag.probes import engine
-    from netdiag.probes.base import ProbeOptions
 
     per = Deadline(max(0.001, deadline.timeout(timeout)))
-    if target.scheme == "dns":
-        found = engine.resolve_target(target, per, timeout)
-        if isinstance(found, list):
-            return Status.OK, "resolves to " + ", ".join(found)
-        return found.status, found.detail
-    results = engine.run([target], ProbeOptions(timeout=timeout), per)
+    results = engine.run([state.target], state.options, per)
     for result in results:
         if result.status is not Status.OK:
             return result.status, result.detail
@@ -121,13 +144,14 @@ class Waiter:
     def __init__(
         self,
         targets: list[Target],
+        options: list[ProbeOptions],
         deadline: Deadline,
         interval: float,
         attempt_timeout: float,
         invert: bool,
         progress: bool,
     ) -> None:
-        self.states = [Waiting(t) for t in targets]
+        self.states = [Waiting(t, o) for t, o in zip(targets, options, strict=True)]
         self.deadline = deadline
         self.interval = interval
         self.attempt_timeout = attempt_timeout
@@ -137,14 +161,17 @@ class Waiter:
         self._lock = threading.Lock()
 
     def say(self, message: str) -> None:
+        """One progress line on stderr; a peer's text in it has its control characters escaped."""
         if self.progress:
+            from netdiag.report import printable
+
             with self._lock:
-                print(f"netdiag wait: {message}", file=sys.stderr, flush=True)
+                print(f"netdiag wait: {printable(message)}", file=sys.stderr, flush=True)
 
     def poll(self, state: Waiting) -> None:
         delay = min(FIRST_DELAY, self.interval)
         while not self.deadline.expired():
-            status, detail = attempt(state.target, self.attempt_timeout, self.deadline)
+            status, detail = attempt(state, self.attempt_timeout, self.deadline)
             state.attempts += 1
             changed = status is not state.status
             state.status, state.detail = status, detail
@@ -175,36 +202,45 @@ class Waiter:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     own, command = split_command(argv)
     args = build_parser().parse_args(own)
     if command is not None and not command:
         raise UsageError("nothing after '--': give the command to run")
-    from netdiag.commands.check import app_target
-
-    targets = [app_target(t) for t in args.targets]
-    deadline = Deadline(args.timeout)
+    total = total_seconds(args)
+    targets = [expand_target(t) for t in args.targets]
+    flags = probe_flags(args)
+    # read once, as the app reads its MYSQL_* and secret files once at start
+    options = [options_for(t, flags, args.attempt_timeout) for t in targets]
+    deadline = Deadline(total)
     waiter = Waiter(
-        targets, deadline, args.interval, args.attempt_timeout, args.invert, not args.quiet
+        targets,
+        options,
+        deadline,
+        args.interval,
+        args.attempt_timeout,
+        args.invert,
+        not args.quiet,
     )
     ready = waiter.run()
-    elapsed = time.monotonic() - waiter.start
     if args.json:
-        doc = {
+        from netdiag.report import print_document
+
+        payload = {
             "ready": ready,
             "invert": args.invert,
             "timed_out": not ready,
-            "elapsed_ms": round(elapsed * 1000, 3),
-            "command": command[0] if command else None,
+            "exec": command[0] if command else None,
             "targets": [s.to_dict() for s in waiter.states],
         }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        print_document("wait", ready, payload, started)
     sys.stdout.flush()
     if not ready:
         pending = [str(s.target) for s in waiter.states if s.ready_after is None]
         what = "still there" if args.invert else "not ready"
         cmd = f"; not running {command[0]}" if command else ""
         print(
-            f"netdiag wait: timeout after {args.timeout:g}s: {', '.join(pending)} {what}{cmd}",
+            f"netdiag wait: timeout after {total:g}s: {', '.join(pending)} {what}{cmd}",
             file=sys.stderr,
             flush=True,
         )

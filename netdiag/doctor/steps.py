@@ -18,7 +18,9 @@ from netdiag.deadline import Deadline
 from netdiag.discovery import neighbours
 from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
 from netdiag.errors import NetdiagError
-from netdiag.probes.base import ProbeFailure, ProbeOptions
+from netdiag.probes.base import ProbeFailure
+from netdiag.probes.settings import MySQLLogin, ProbeFlags, ProbeOptions, mysql_login, options_for
+from netdiag.records import replace
 from netdiag.status import Status
 from netdiag.targets import Target
 
@@ -31,7 +33,7 @@ class Context:
     timeout: float
     deadline: Deadline
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    table: str | None = None
+    flags: ProbeFlags = field(default_factory=ProbeFlags)  # --user, --table, ...
     conf: Any = None
     addresses: list[str] = field(default_factory=list)
     own_container: str | None = None
@@ -286,7 +288,54 @@ def route(ctx: Context, step: Step) -> None:
 # --- 5. TCP connect ---------------------------------------------------------------------------
 
 
+def share(failing: int, total: int) -> str:
+    """``half``, ``a third``, ``all``: the part of the app's connections that will fail."""
+    if failing == total:
+        return "all"
+    words = {(1, 2): "half", (1, 3): "a third", (2, 3): "two thirds", (1, 4): "a quarter"}
+    return words.get((failing, total), f"{round(100 * failing / total)}%")
+
+
+def _holders_word(ctx: Context) -> str:
+    return ctx.target.host if not ctx.target.host_is_ip else str(ctx.address)
+
+
 def connect(ctx: Context, step: Step) -> None:
+    """TCP connect to the address; to every address when the name has several holders (the
+    app's connections spread over them all)."""
+    if len(ctx.addresses) < 2 or ctx.target.port is None:
+        _connect_one(ctx, step)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(address: str) -> Step:
+        sub = Step("connect", "TCP connect")
+        sub_ctx = Context(**{**vars(ctx), "addresses": [address]})
+        _connect_one(sub_ctx, sub)
+        return sub
+
+    with ThreadPoolExecutor(max_workers=min(8, len(ctx.addresses))) as pool:
+        results = list(pool.map(one, ctx.addresses))
+    bad = [(a, r) for a, r in zip(ctx.addresses, results, strict=True) if r.status == FAIL]
+    step.facts["holders"] = {a: r.summary for a, r in zip(ctx.addresses, results, strict=True)}
+    if not bad:
+        step.status = PASS
+        step.summary = f"connected to all {len(results)} holders of {_holders_word(ctx)}"
+        return
+    n, k = len(results), len(bad)
+    step.status = FAIL
+    step.summary = (
+        f"{k} of {n} holders of {_holders_word(ctx)} refuse or drop port {ctx.target.port}: "
+        f"about {share(k, n)} of the app's connections will fail"
+    )
+    step.notes += [r.summary for _, r in bad]
+    step.fix = bad[0][1].fix
+    # the good holders first: the later steps check one that answers
+    ctx.addresses = [a for a, r in zip(ctx.addresses, results, strict=True) if r.status != FAIL]
+    ctx.addresses += [a for a, _ in bad]
+
+
+def _connect_one(ctx: Context, step: Step) -> None:
     from netdiag.probes.base import connect as tcp_connect
 
     address, port = ctx.address, ctx.target.port
@@ -338,32 +387,103 @@ MYSQL_FIXES = {
 }
 
 
-def _probe(ctx: Context, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _probe(ctx: Context, options: ProbeOptions) -> Any:
+    """The target's probe at the resolved address, within the step's time; a Finding."""
     from netdiag.probes.engine import probe_class
 
-    options = ProbeOptions(timeout=ctx.step_timeout, extra=extra or {})
     probe = probe_class(ctx.target.scheme)(ctx.target, options)
     assert ctx.address is not None and ctx.target.port is not None
     return probe.check(ctx.address, ctx.target.port, ctx.step_timeout)
 
 
+def what_answers(ctx: Context) -> str | None:
+    """``3306 speaks HTTP/1.0 (SimpleHTTP/0.6 Python/3.11.7), not MySQL`` when something
+    other than the target's protocol answers its address, else None."""
+    from netdiag.probes.identify.engine import identify
+    from netdiag.probes.identify.mismatch import matches, mismatch_detail
+
+    if ctx.address is None or ctx.target.port is None:
+        return None
+    found = identify(
+        ctx.address,
+        ctx.target.port,
+        scheme=ctx.target.scheme,
+        host=None if ctx.target.host_is_ip else ctx.target.host,
+        timeout=ctx.step_timeout,
+    )
+    if found.identity is None or matches(ctx.target.scheme, found.identity):
+        return None
+    return mismatch_detail(ctx.target.scheme, ctx.target.port, found.identity)
+
+
 def greeting(ctx: Context, step: Step) -> None:
+    """The protocol's greeting from the address; from every holder when there are several."""
+    from netdiag.probes.engine import probe_class
+
+    if len(ctx.addresses) < 2 or not probe_class(ctx.target.scheme).speaks:
+        _greeting_one(ctx, step)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from netdiag.probes.identify.mismatch import EXPECTED_NAMES
+
+    def one(address: str) -> Step:
+        sub = Step("greeting", "protocol greeting")
+        _greeting_one(Context(**{**vars(ctx), "addresses": [address]}), sub)
+        return sub
+
+    with ThreadPoolExecutor(max_workers=min(8, len(ctx.addresses))) as pool:
+        results = list(pool.map(one, ctx.addresses))
+    pairs = list(zip(ctx.addresses, results, strict=True))
+    step.facts["holders"] = {a: r.summary for a, r in pairs}
+    bad = [(a, r) for a, r in pairs if r.status == FAIL]
+    if not bad:
+        first = results[0]
+        step.status, step.facts = first.status, {**first.facts, "holders": step.facts["holders"]}
+        step.summary = f"all {len(results)} holders answer: {first.summary}"
+        return
+    n, k = len(results), len(bad)
+    what = EXPECTED_NAMES.get(ctx.target.scheme, ctx.target.scheme)
+    verb = "has" if k == 1 else "have"
+    step.status = FAIL
+    step.summary = (
+        f"{k} of {n} holders of {_holders_word(ctx)} {verb} no {what} server: "
+        f"about {share(k, n)} of the app's connections will fail"
+    )
+    step.notes += [f"{a}: {r.summary}" for a, r in bad]
+    step.fix = (
+        f"only one container should hold the name {_holders_word(ctx)}: remove the alias "
+        "from the others (docker network disconnect NETWORK CONTAINER, then connect it again "
+        "without --alias)"
+        if k < n
+        else bad[0][1].fix
+    )
+    ctx.addresses = [a for a, r in pairs if r.status != FAIL] + [a for a, _ in bad]
+
+
+def _greeting_one(ctx: Context, step: Step) -> None:
+    from netdiag.probes.engine import probe_class
+
     scheme = ctx.target.scheme
-    if scheme in ("tcp", "dns"):
+    if not probe_class(scheme).speaks:
         step.status, step.summary = SKIP, f"{scheme}:// has no protocol to check"
         return
-    if scheme == "mysql":
-        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-
-        extra: dict[str, Any] = {EXTRA_KEY: MySQLLogin()}
+    if scheme == "mysql":  # the server alone first: credentials are the next step
+        options = ProbeOptions(timeout=ctx.step_timeout, mysql=MySQLLogin())
     else:
-        extra = {}
+        options = options_for(ctx.target, ctx.flags, ctx.step_timeout, environ=ctx.environ)
     try:
-        facts = _probe(ctx, extra)
+        found = _probe(ctx, options)
     except ProbeFailure as fail:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         step.facts = {"status": str(fail.status), **fail.facts}
         code = fail.facts.get("error_code")
+        if fail.status in (Status.PROTOCOL_MISMATCH, Status.TIMEOUT):
+            named = what_answers(ctx)
+            if named is not None:
+                fail.status = Status.PROTOCOL_MISMATCH
+                step.summary = f"{fail.status}: {named}"
+                step.facts["status"] = str(fail.status)
         if fail.status is Status.PROTOCOL_MISMATCH:
             step.fix = (
                 f"port {ctx.target.port} of {ctx.service} is not {scheme}: check the port "
@@ -376,42 +496,48 @@ def greeting(ctx: Context, step: Step) -> None:
         else:
             step.fix = f"docker logs {ctx.service}"
         return
-    detail = facts.pop("detail", None)
-    step.facts = {k: v for k, v in facts.items() if k in ("version", "flavor", "auth_plugin")}
-    step.status, step.summary = PASS, str(detail or f"{scheme} answers")
+    keep = ("version", "flavor", "auth_plugin")
+    step.facts = {k: v for k, v in found.facts.items() if k in keep}
+    step.status, step.summary = PASS, found.summary
 
 
 # --- 7. credentials and 8. database/table -------------------------------------------------------
 
 
-def _login(ctx: Context, step: Step, database: str | None, table: str | None) -> bool:
-    """Log in with the app's MYSQL_* settings; fills ``step``; True when it worked."""
-    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-    from netdiag.secrets import Secret, env_value
-
-    user = env_value("MYSQL_USER", ctx.environ)
-    if not user:
-        step.status = SKIP
-        step.summary = "MYSQL_USER is not set (nor MYSQL_USER_FILE): credentials not checked"
-        return False
+def _app_login(ctx: Context, step: Step) -> MySQLLogin | None:
+    """The app's login (flags, URL, MYSQL_* and _FILE twins); None with ``step`` filled when
+    there is none or its secret cannot be read."""
     try:
-        password = env_value("MYSQL_PASSWORD", ctx.environ)
+        login = mysql_login(ctx.target, ctx.flags, ctx.environ)
     except NetdiagError as exc:
         step.status, step.summary = FAIL, str(exc)
         step.fix = (
-            "mount the secret where MYSQL_PASSWORD_FILE points (compose: secrets: + "
-            "MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
+            "mount the secret where MYSQL_PASSWORD_FILE (or --password-file) points (compose: "
+            "secrets: + MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
         )
-        return False
-    source = "MYSQL_PASSWORD_FILE" if ctx.environ.get("MYSQL_PASSWORD_FILE") else "MYSQL_PASSWORD"
-    step.facts = {"user": user, "password_from": source if password is not None else None}
-    login = MySQLLogin(user, Secret(password) if password is not None else None, database, table)
+        return None
+    if not login.user:
+        step.status = SKIP
+        step.summary = (
+            "no user: MYSQL_USER is not set (nor MYSQL_USER_FILE, --user or mysql://USER@): "
+            "credentials not checked"
+        )
+        return None
+    return login
+
+
+def _login(ctx: Context, step: Step, login: MySQLLogin) -> bool:
+    """Log in with ``login``; fills ``step``; True when it worked."""
+    user, source = login.user, login.password_from
+    step.facts = {"user": user, "password_from": source}
+    options = ProbeOptions(timeout=ctx.step_timeout, mysql=login)
     try:
-        _probe(ctx, {EXTRA_KEY: login})
+        _probe(ctx, options)
     except ProbeFailure as fail:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         code = fail.facts.get("error_code")
         step.facts["error_code"] = code
+        database, table = login.database, login.table
         if code == 1045:
             step.fix = (
                 f"the server refuses {user} with this password: compare {source} with the "
@@ -443,21 +569,26 @@ def credentials(ctx: Context, step: Step) -> None:
     if ctx.target.scheme != "mysql":
         step.status, step.summary = SKIP, "credentials are checked for mysql:// only"
         return
-    if _login(ctx, step, None, None):
-        step.summary = f"logged in as {step.facts['user']} ({step.facts['password_from']})"
+    login = _app_login(ctx, step)
+    if login and _login(ctx, step, replace(login, database=None, table=None)):
+        step.summary = f"logged in as {login.user} ({login.password_from})"
 
 
 def database(ctx: Context, step: Step) -> None:
     if ctx.target.scheme != "mysql":
         step.status, step.summary = SKIP, "databases are checked for mysql:// only"
         return
-    from netdiag.secrets import env_value
-
-    db = ctx.target.path.strip("/") or env_value("MYSQL_DB", ctx.environ)
-    if not db:
-        step.status, step.summary = SKIP, "MYSQL_DB is not set: no database to check"
+    login = _app_login(ctx, step)
+    if login is None:
         return
-    if _login(ctx, step, db, ctx.table):
-        step.facts["database"] = db
-        where = f"database {db}" + (f", table {ctx.table}" if ctx.table else "")
+    if not login.database:
+        step.status = SKIP
+        step.summary = (
+            "no database: MYSQL_DB is not set (nor MYSQL_DB_FILE, --database or "
+            "mysql://HOST/DB): no database to check"
+        )
+        return
+    if _login(ctx, step, login):
+        step.facts["database"] = login.database
+        where = f"database {login.database}" + (f", table {login.table}" if login.table else "")
         step.summary = f"{where} exist"

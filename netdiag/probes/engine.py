@@ -1,23 +1,28 @@
 """Run probes: resolve each target the app's way, probe every address concurrently, in time.
 
 ``run(targets, options, deadline)`` returns one ProbeResult per (target, address); a name that
-does not resolve gives one ``dns_failed`` result. Nothing outlives the global deadline.
+does not resolve gives one ``dns_failed`` result. ``options`` is one ProbeOptions for all
+targets or one per target (from ``settings.options_for``). Nothing outlives the global deadline.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from netdiag.deadline import Deadline
-from netdiag.dns.lookup import LookupFailure, resolve
-from netdiag.dns.resolvconf import ResolvConf
 from netdiag.probes.base import Probe, ProbeFailure, ProbeOptions
 from netdiag.result import ProbeResult
 from netdiag.status import Status
 from netdiag.targets import Target
+
+if TYPE_CHECKING:
+    from netdiag.dns.resolvconf import ResolvConf
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # scheme -> "module:Class"; modules load only when a target of that scheme is probed.
 REGISTRY: dict[str, str] = {
@@ -27,6 +32,7 @@ REGISTRY: dict[str, str] = {
     "redis": "netdiag.probes.redis:RedisProbe",
     "http": "netdiag.probes.http:HTTPProbe",
     "https": "netdiag.probes.http:HTTPSProbe",
+    "dns": "netdiag.probes.dns:DnsProbe",
 }
 
 MAX_WORKERS = 32
@@ -47,7 +53,10 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
     """Probe one address, turning every failure into a result; never raises."""
     target = probe.target
     port = target.port or 0
-    shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if target.port is None:  # dns://NAME: the address alone
+        shown = address
+    else:
+        shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     start = time.monotonic()
     timeout = deadline.timeout(probe.options.timeout)
     if timeout <= 0:
@@ -55,7 +64,7 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
             probe.identity(), shown, Status.TIMEOUT, 0.0, "deadline reached", "deadline"
         )
     try:
-        facts = probe.check(address, port, timeout)
+        found = probe.check(address, port, timeout)
     except ProbeFailure as fail:
         return ProbeResult(
             probe.identity(),
@@ -71,14 +80,19 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
         return ProbeResult(
             probe.identity(), shown, Status.ERROR, _elapsed_ms(start), detail, "internal"
         )
-    detail = facts.pop("detail", "ok") if isinstance(facts.get("detail"), str) else "ok"
-    return ProbeResult(probe.identity(), shown, Status.OK, _elapsed_ms(start), detail, None, facts)
+    return ProbeResult(
+        probe.identity(), shown, Status.OK, _elapsed_ms(start), found.summary, None, found.facts
+    )
 
 
 def resolve_target(
     target: Target, deadline: Deadline, timeout: float, conf: ResolvConf | None = None
 ) -> list[str] | ProbeResult:
     """Addresses of the target's host, or a ``dns_failed`` result saying why."""
+    if target.host_is_ip:  # nothing to resolve: the DNS modules are not even loaded
+        return [target.host]
+    from netdiag.dns.lookup import LookupFailure, resolve
+
     start = time.monotonic()
     try:
         return resolve(target.host, conf, timeout=deadline.timeout(timeout)).addresses
@@ -90,33 +104,78 @@ def resolve_target(
         return result
 
 
+def in_threads(work: Callable[[T], R], items: Sequence[T], workers: int = MAX_WORKERS) -> list[R]:
+    """``[work(x) for x in items]`` on up to ``workers`` threads at once, in the items' order.
+
+    Plain threads, not concurrent.futures: importing that (logging and friends) costs more than
+    a health check's whole run. A single item runs on the calling thread. The first exception
+    a worker raises is raised here once every thread has finished.
+    """
+    if len(items) <= 1:
+        return [work(x) for x in items]
+    import threading
+
+    results: list[R | None] = [None] * len(items)
+    errors: list[BaseException] = []
+    pending = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                results[index] = work(items[index])
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(min(workers, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]  (every slot was filled)
+
+
 def run(
     targets: Sequence[Target],
-    options: ProbeOptions,
+    options: ProbeOptions | Sequence[ProbeOptions],
     deadline: Deadline,
     conf: ResolvConf | None = None,
 ) -> list[ProbeResult]:
     """Probe every address of every target; results keep the targets' order."""
+    if isinstance(options, ProbeOptions):
+        per_options: Sequence[ProbeOptions] = [options] * len(targets)
+    else:
+        per_options = options
+        if len(per_options) != len(targets):
+            raise ValueError("one ProbeOptions per target")
     per_target: list[list[ProbeResult]] = [[] for _ in targets]
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(targets) * 2))) as pool:
-        # Resolve all names concurrently, then probe all addresses concurrently.
-        lookups = list(
-            pool.map(lambda t: resolve_target(t, deadline, options.timeout, conf), targets)
-        )
-        jobs = []
-        for index, (target, found) in enumerate(zip(targets, lookups, strict=True)):
-            if isinstance(found, ProbeResult):
-                per_target[index].append(found)
-                continue
-            try:
-                probe = probe_class(target.scheme)(target, options)
-            except ProbeFailure as fail:
-                per_target[index].append(
-                    ProbeResult(str(target), None, fail.status, 0.0, fail.detail, fail.step)
-                )
-                continue
-            for address in found:
-                jobs.append((index, pool.submit(probe_address, probe, address, deadline)))
-        for index, future in jobs:
-            per_target[index].append(future.result())
+    # Resolve all names concurrently, then probe all addresses concurrently.
+    lookups = in_threads(
+        lambda i: resolve_target(targets[i], deadline, per_options[i].timeout, conf),
+        range(len(targets)),
+    )
+    jobs: list[tuple[int, Probe, str]] = []
+    for index, (target, found) in enumerate(zip(targets, lookups, strict=True)):
+        if isinstance(found, ProbeResult):
+            per_target[index].append(found)
+            continue
+        try:
+            probe = probe_class(target.scheme)(target, per_options[index])
+        except ProbeFailure as fail:
+            per_target[index].append(
+                ProbeResult(str(target), None, fail.status, 0.0, fail.detail, fail.step)
+            )
+            continue
+        jobs += [(index, probe, address) for address in found]
+    results = in_threads(lambda job: probe_address(job[1], job[2], deadline), jobs)
+    for (index, _, _), result in zip(jobs, results, strict=True):
+        per_target[index].append(result)
     return [r for group in per_target for r in group]
