@@ -1,0 +1,160 @@
+"""``netdiag path TARGET``: the hops, the path MTU and any MTU black hole on the way to a target.
+
+TARGET is a name, an address or a URL (``mysql://mysql`` traces TCP to port 3306). Exit 0
+when the target was reached and no MTU black hole was found, 1 otherwise, 2 on usage errors.
+See docs/path.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from netdiag.args import ArgumentParser, add_timing_options
+from netdiag.deadline import Deadline
+from netdiag.errors import UsageError
+from netdiag.report import diag, print_document
+
+USAGE_EXIT = 2
+DEFAULT_TIMEOUT = 1.0
+DEFAULT_DEADLINE = 20.0
+PROTO_NAMES = {"icmp": "ICMP echo", "udp": "UDP", "tcp": "TCP SYN"}
+
+
+def _int_range(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}-{high}: {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="netdiag path",
+        description="Hops (address, PTR name, RTT, loss), path MTU and MTU black holes.",
+        epilog="With CAP_NET_RAW probes are raw packets; without it, UDP and ICMP ping sockets "
+        "(as tracepath) and TCP connect(): the output says which, and what that gave up.",
+    )
+    p.add_argument("target", metavar="TARGET", help="name, address or URL (mysql://db: TCP 3306)")
+    p.add_argument(
+        "--proto",
+        choices=("icmp", "udp", "tcp"),
+        help="probe protocol (default icmp; tcp for a URL or HOST:PORT target)",
+    )
+    p.add_argument(
+        "--port",
+        type=_int_range(1, 65535),
+        help="TCP: the service port (default: the URL's, else 80); UDP: the first port (33434)",
+    )
+    p.add_argument("--max-hops", type=_int_range(1, 255), default=30, metavar="N")
+    p.add_argument(
+        "--probes", type=_int_range(1, 20), default=3, metavar="N", help="probes per hop (3)"
+    )
+    p.add_argument("--no-dns", action="store_true", help="no PTR lookups for the hops")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="probe's answer")
+    return p
+
+
+def parse_path_target(text: str, proto: str | None, port: int | None) -> tuple[str, str, int | None]:
+    """(host, protocol, port) from TARGET and the flags: a URL or HOST:PORT means TCP."""
+    from netdiag.targets import parse_target
+
+    raw = text.strip()
+    if not raw:
+        raise UsageError("empty target")
+    url_port: int | None = None
+    host = raw
+    if "://" in raw or (raw.count(":") == 1 and not raw.startswith("[")):
+        target = parse_target(raw) if "://" in raw else parse_target(f"tcp://{raw}")
+        host, url_port = target.host, target.port
+    if ":" in host:
+        raise UsageError(f"IPv6 targets are not supported yet: {text!r}")
+    chosen = proto or ("tcp" if url_port else "icmp")
+    if chosen == "tcp":
+        return host, chosen, port or url_port or 80
+    return host, chosen, port
+
+
+def main(argv: list[str]) -> int:
+    started = time.monotonic()
+    args = build_parser().parse_args(argv)
+    host, proto, port = parse_path_target(args.target, args.proto, args.port)
+    deadline = Deadline(args.deadline)
+    from netdiag.dns.lookup import LookupFailure, resolve
+
+    try:
+        found = resolve(host, timeout=deadline.timeout(5.0), families=("A",))
+    except LookupFailure as fail:
+        if args.json:
+            payload = {"target": args.target, "host": host, "error": f"dns_failed: {fail.detail}"}
+            print_document("path", False, payload, started)
+        else:
+            diag(f"netdiag path: {fail.detail}")
+        return 1
+    from netdiag.path.trace import PathOptions, trace
+
+    options = PathOptions(
+        proto=proto,
+        port=port,
+        max_hops=args.max_hops,
+        probes=args.probes,
+        timeout=args.timeout,
+        names=not args.no_dns,
+    )
+    report = trace(host, found.addresses[0], options, deadline, args.target)
+    if args.json:
+        print_document("path", report.ok, report.to_dict(), started)
+    else:
+        print(render(report, time.monotonic() - started))
+    return 0 if report.ok else 1
+
+
+def render(report, elapsed: float) -> str:
+    """The text form: a header, one line per hop, then the verdicts and notes."""
+    from netdiag.path.trace import verdicts
+
+    h = report.hops
+    port = f" port {report.port}" if report.proto != "icmp" and report.port else ""
+    name = f"{report.host} ({report.address})" if report.host != report.address else report.address
+    probes = max((hop.sent for hop in h.hops), default=0)
+    lines = [
+        f"path to {name}: {PROTO_NAMES[report.proto]}{port}, {probes} probe(s) per hop, "
+        f"{report.privilege.method} sockets"
+    ]
+    width = max([len(hop.address or "*") for hop in h.hops] + [7])
+    nwidth = max([len(hop.names[0]) for hop in h.hops if hop.names] + [4])
+    nwidth = min(nwidth, 40)
+    lines.append(
+        f"{'HOP':>3}  {'ADDRESS':<{width}}  {'NAME':<{nwidth}}  {'LOSS':>5}  "
+        f"{'MIN':>8}  {'AVG':>8}  {'MAX':>8}"
+    )
+    for hop in h.hops:
+        rtt = hop.rtt()
+        cells = ["", "", ""] if rtt is None else [f"{v:.3f}" for v in rtt]
+        nm = (hop.names[0] if hop.names else "")[:nwidth]
+        lines.append(
+            f"{hop.ttl:>3}  {hop.address or '*':<{width}}  {nm:<{nwidth}}  "
+            f"{hop.loss * 100:>4.0f}%  {cells[0]:>8}  {cells[1]:>8}  {cells[2]:>8}"
+            + (" ms" if rtt else "")
+        )
+    lines += verdicts(report)
+    m = report.mtu
+    counts = f"probes: {h.probes_sent} for the hops"
+    if m is not None:
+        counts += f", {m.probes} for the path MTU ({PROTO_NAMES.get(m.protocol, m.protocol)})"
+    lines.append(f"{counts}; {elapsed:.2f} s")
+    priv = report.privilege
+    if priv.method == "unprivileged":
+        lines.append(f"unprivileged sockets: {priv.reason}")
+        lines += [f"  gave up: {g}" for g in priv.gave_up]
+    lines += [f"note: {n}" for n in report.notes]
+    if m is not None:
+        lines += [f"note: {n}" for n in m.notes if not (m.pmtu is None)]
+    return "\n".join(lines)
