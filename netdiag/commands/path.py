@@ -8,6 +8,7 @@ See docs/path.md.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import time
 
 from netdiag.args import ArgumentParser, add_timing_options
@@ -18,6 +19,7 @@ from netdiag.report import diag, print_document
 USAGE_EXIT = 2
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_DEADLINE = 20.0
+WIDTH = 100
 PROTO_NAMES = {"icmp": "ICMP echo", "udp": "UDP", "tcp": "TCP SYN"}
 
 
@@ -62,7 +64,9 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def parse_path_target(text: str, proto: str | None, port: int | None) -> tuple[str, str, int | None]:
+def parse_path_target(
+    text: str, proto: str | None, port: int | None
+) -> tuple[str, str, int | None]:
     """(host, protocol, port) from TARGET and the flags: a URL or HOST:PORT means TCP."""
     from netdiag.targets import parse_target
 
@@ -130,7 +134,7 @@ def render(report, elapsed: float) -> str:
     ]
     width = max([len(hop.address or "*") for hop in h.hops] + [7])
     nwidth = max([len(hop.names[0]) for hop in h.hops if hop.names] + [4])
-    nwidth = min(nwidth, 40)
+    nwidth = min(nwidth, 36)
     lines.append(
         f"{'HOP':>3}  {'ADDRESS':<{width}}  {'NAME':<{nwidth}}  {'LOSS':>5}  "
         f"{'MIN':>8}  {'AVG':>8}  {'MAX':>8}"
@@ -144,17 +148,19 @@ def render(report, elapsed: float) -> str:
             f"{hop.loss * 100:>4.0f}%  {cells[0]:>8}  {cells[1]:>8}  {cells[2]:>8}"
             + (" ms" if rtt else "")
         )
-    lines += verdicts(report)
+    said = list(verdicts(report))
     m = report.mtu
     counts = f"probes: {h.probes_sent} for the hops"
     if m is not None:
         counts += f", {m.probes} for the path MTU ({PROTO_NAMES.get(m.protocol, m.protocol)})"
-    lines.append(f"{counts}; {elapsed:.2f} s")
+    said.append(f"{counts}; {elapsed:.2f} s")
     priv = report.privilege
     if priv.method == "unprivileged":
-        lines.append(f"unprivileged sockets: {priv.reason}")
-        lines += [f"  gave up: {g}" for g in priv.gave_up]
-    lines += [f"note: {n}" for n in report.notes]
-    if m is not None:
-        lines += [f"note: {n}" for n in m.notes if not (m.pmtu is None)]
+        said.append(f"unprivileged sockets: {priv.reason}")
+        said += [f"gave up: {g}" for g in priv.gave_up]
+    said += [f"note: {n}" for n in report.notes]
+    if m is not None and m.pmtu is not None:
+        said += [f"note: {n}" for n in m.notes]
+    for line in said:  # long findings wrap at 100 columns, continuation lines indented
+        lines += textwrap.wrap(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False)
     return "\n".join(lines)

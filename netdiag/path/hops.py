@@ -167,6 +167,9 @@ def discover(
                 del by_ttl[t]
             break
         ttl = wave.stop
+        if not any(s.answer for s in batch):
+            # a silent wave: probably more silence ahead, so see the rest of the gap at once
+            window = max(window, GAP_LIMIT - silent)
     hops = [summarize(t, by_ttl[t], target) for t in sorted(by_ttl)]
     reached = ended == "reached"
     result = HopsResult(hops, reached, ended, detail, probes_sent=prober.sent_count)

@@ -21,8 +21,29 @@ from typing import Any
 from netdiag.path.probers import PROBE_SIZE, Prober, Sent, settle
 
 PLATEAUS = (
-    65535, 32000, 17914, 9000, 8166, 4352, 2002, 1500, 1492, 1480, 1476, 1460, 1450, 1440,
-    1420, 1400, 1380, 1350, 1300, 1280, 1200, 1006, 576,
+    65535,
+    32000,
+    17914,
+    9000,
+    8166,
+    4352,
+    2002,
+    1500,
+    1492,
+    1480,
+    1476,
+    1460,
+    1450,
+    1440,
+    1420,
+    1400,
+    1380,
+    1350,
+    1300,
+    1280,
+    1200,
+    1006,
+    576,
 )  # fmt: skip  (RFC 1191's table plus the MTUs container networks and tunnels use)
 FINE = 24  # a bracket this narrow is probed size by size, in one round
 SPREAD = 12  # a wider one with no plateau left inside: this many sizes spread across it
@@ -66,9 +87,7 @@ class Evidence:
 
     def confirmed(self, size: int) -> bool:
         """A failure is believed when ICMP said so, it vanished twice, or so did size+1."""
-        return (
-            self.covering(size) is not None or self.silent[size] >= 2 or self.failed(size + 1)
-        )
+        return self.covering(size) is not None or self.silent[size] >= 2 or self.failed(size + 1)
 
     def hint(self) -> int | None:
         """An untried next-hop MTU that a frag-needed reported inside the bracket."""

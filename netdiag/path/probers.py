@@ -474,7 +474,9 @@ class RawProber(Prober):
         if found is None:
             return
         sent, seq = found
-        if seg.ack != (seq + 1) & 0xFFFFFFFF or self.pending.get(sent.key) is not sent:
+        # a SYN-ACK acknowledges the SYN only; an RST also the payload a SYN probe carried
+        acks = {(seq + 1) & 0xFFFFFFFF, (seq + 1 + sent.size - HEADER["tcp"]) & 0xFFFFFFFF}
+        if seg.ack not in acks or self.pending.get(sent.key) is not sent:
             return
         if seg.syn_ack:
             sent.answered(Answer("reply", seg.src, _rtt(sent, rx), state="open", detail="SYN-ACK"))

@@ -97,9 +97,9 @@ def choose_privilege(proto: str) -> tuple[Privilege, str, list[str]]:
     used = proto
     if proto == "icmp" and not probers.ping_socket_allowed():
         used = "udp"
-        notes.append(
-            "ICMP echo needs CAP_NET_RAW or this gid in net.ipv4.ping_group_range: traced with "
-            "UDP instead"
+        priv.gave_up.append(
+            "ICMP echo (needs CAP_NET_RAW or this gid in net.ipv4.ping_group_range): traced "
+            "with UDP instead"
         )
     if used == "tcp":
         priv.gave_up.append(
@@ -110,7 +110,9 @@ def choose_privilege(proto: str) -> tuple[Privilege, str, list[str]]:
     return priv, used, notes
 
 
-def make_prober(priv: Privilege, proto: str, dst: str, port: int | None, src: str) -> probers.Prober:
+def make_prober(
+    priv: Privilege, proto: str, dst: str, port: int | None, src: str
+) -> probers.Prober:
     cls = probers.RawProber if priv.method == "raw" else probers.UnprivilegedProber
     return cls(proto, dst, port, src)
 
@@ -137,7 +139,9 @@ def mtu_protocols(priv: Privilege, proto: str) -> list[str]:
     return ["icmp"]
 
 
-def trace(host: str, address: str, options: PathOptions, deadline: Deadline, target: str) -> PathReport:
+def trace(
+    host: str, address: str, options: PathOptions, deadline: Deadline, target: str
+) -> PathReport:
     """Trace the path to ``address`` (``host`` as the user named it) within ``deadline``."""
     if ipaddress.ip_address(address).version != 4:
         raise ValueError("IPv6 paths are not supported yet")
@@ -244,7 +248,7 @@ def docker_fix(pmtu: int, hop: str | None) -> str:
     where = f" at {hop}" if hop else " on the path"
     return (
         f"set the network's MTU to {pmtu} (docker network create -o "
-        f"com.docker.network.driver.mtu={pmtu} ...; for the default bridge \"mtu\": {pmtu} in "
+        f'com.docker.network.driver.mtu={pmtu} ...; for the default bridge "mtu": {pmtu} in '
         f"/etc/docker/daemon.json), or let ICMP type 3 code 4 (fragmentation needed) through{where}"
     )
 
@@ -276,14 +280,14 @@ def verdicts(report: PathReport) -> list[str]:
     elif m.black_hole:
         lines.append(
             f"MTU black hole: packets above {m.pmtu} bytes with don't-fragment set vanish"
-            f"{' after ' + hop if hop else ''} and no ICMP \"fragmentation needed\" comes back; "
+            f'{" after " + hop if hop else ""} and no ICMP "fragmentation needed" comes back; '
             f"{iface} lets TCP send up to {m.interface_mtu} bytes, so big transfers stall"
         )
         lines.append(f"fix: {docker_fix(m.pmtu, hop)}")
     elif m.interface_mtu and m.pmtu < m.interface_mtu:
         lines.append(
             f"path MTU {m.pmtu} < {iface}: lowered at {hop or 'a hop'}, which sends ICMP "
-            f"\"fragmentation needed\" (TCP adapts; UDP senders must keep datagrams <= {m.pmtu})"
+            f'"fragmentation needed" (TCP adapts; UDP senders must keep datagrams <= {m.pmtu})'
         )
     else:
         lines.append(f"path MTU {m.pmtu} = {iface}")

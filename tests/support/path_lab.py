@@ -205,7 +205,11 @@ class PathLab:
 
         service, big, dns = in_netns(self.client, make)
         self._sockets += [service, big, dns]
-        for fn, sock in ((self._serve_tcp, service), (self._serve_tcp, big), (self._serve_dns, dns)):
+        for fn, sock in (
+            (self._serve_tcp, service),
+            (self._serve_tcp, big),
+            (self._serve_dns, dns),
+        ):
             t = threading.Thread(target=fn, args=(sock,), daemon=True)
             t.start()
             self._threads.append(t)
