@@ -16,7 +16,7 @@ from typing import Any
 from netdiag.path import wire
 from netdiag.path.probers import PROBE_SIZE, Prober, Sent, settle
 
-WINDOW = 8  # TTLs in flight at once
+WINDOW = 5  # TTLs in flight at once (container paths are short; longer ones take more waves)
 GAP_LIMIT = 5  # consecutive silent TTLs that end the trace (scamper's and Paris traceroute's)
 
 

@@ -1,11 +1,12 @@
 """Path MTU discovery with don't-fragment probes, and MTU black holes.
 
-Round one sends a probe the size of the interface MTU and a small reference probe. A
-"fragmentation needed" names the next size to try (what tracepath follows). Silence where the
-small probe passes is the black-hole signature: the next rounds bracket the size with common
-MTUs (1500, 1480, 1450 for VXLAN, 1420, 1400, ...) and then probe every size left in the
-bracket at once, largest first, until the largest size that passes sits next to one that
-vanished twice (or two neighbours that both vanished). Along with the first bracketing round,
+Round one sends a probe the size of the interface MTU (and a small reference probe when the
+protocol is new to the path). A "fragmentation needed" names the next size to try (what
+tracepath follows). Silence where small probes pass is the black-hole signature: the next
+round brackets the size with common MTUs (1500, 1480, 1450 for VXLAN, 1420, 1400, ...), the
+one after checks the byte above the plateau that passed, and narrower brackets are probed size
+by size, all in one round, largest first, until the largest size that passes sits next to one
+that vanished twice (or two neighbours that both vanished). Along with the bracketing round,
 big probes with TTLs 1..d-1 find the last hop they still reach: where the black hole is.
 
 ``plan`` (what to send next) is a pure function of the evidence so far.
@@ -48,6 +49,7 @@ PLATEAUS = (
 FINE = 24  # a bracket this narrow is probed size by size, in one round
 SPREAD = 12  # a wider one with no plateau left inside: this many sizes spread across it
 MAX_ROUNDS = 8
+IPV6_MIN = 1280
 PROBE_TTL = 64
 
 
@@ -110,17 +112,24 @@ def plan(ev: Evidence, top: int) -> list[int]:
     hi = ev.hi()
     if hi is None:
         return [top] if not ev.tried(top) else []
-    retry = [] if ev.confirmed(hi) else [hi]
     if hi == lo + 1:
-        return retry
+        return [] if ev.confirmed(hi) else [hi]
     interior = range(lo + 1, hi)
-    if len(interior) <= FINE:
-        return sorted({*interior, *retry}, reverse=True)
-    sizes = [p for p in PLATEAUS if lo < p < hi and not ev.tried(p)]
+    if lo in PLATEAUS and not ev.tried(lo + 1) and len(interior) > 4:
+        # a path MTU is usually one of the plateaus: lo+1 and lo+2 vanishing confirm it,
+        # two sizes further up narrow the bracket in case it is not
+        step = len(interior) // 3
+        return sorted({lo + 1, lo + 2, lo + 1 + step, lo + 1 + 2 * step}, reverse=True)
+    if len(interior) <= FINE:  # every size left, and the top again unless confirmed
+        return sorted({*interior, *([] if ev.confirmed(hi) else [hi])}, reverse=True)
+    untried = [p for p in PLATEAUS if lo < p < hi and not ev.tried(p)]
+    sizes = [p for p in untried if p >= IPV6_MIN] or untried  # containers rarely go lower
     if not sizes:
         step = len(interior) / (SPREAD + 1)
-        sizes = sorted({lo + 1 + int(step * (i + 1)) for i in range(SPREAD)})
-    return sorted({*sizes, *retry}, reverse=True)
+        sizes = [lo + 1 + int(step * (i + 1)) for i in range(SPREAD)]
+    if not ev.confirmed(hi):  # a single vanished probe could be plain loss
+        sizes.append(hi)
+    return sorted(set(sizes), reverse=True)
 
 
 @dataclass
