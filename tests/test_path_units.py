@@ -227,13 +227,13 @@ def test_summarize_a_hop() -> None:
 @pytest.mark.parametrize(
     ("text", "proto", "port", "want"),
     [
-        ("db", None, None, ("db", "icmp", None)),
-        ("10.1.2.3", "udp", None, ("10.1.2.3", "udp", None)),
-        ("mysql://mysql", None, None, ("mysql", "tcp", 3306)),
-        ("postgres://pg", None, 6000, ("pg", "tcp", 6000)),
-        ("db:8080", None, None, ("db", "tcp", 8080)),
-        ("db", "tcp", None, ("db", "tcp", 80)),
-        ("mysql://mysql", "icmp", None, ("mysql", "icmp", None)),
+        ("db", None, None, ("db", "icmp", None, None)),
+        ("10.1.2.3", "udp", None, ("10.1.2.3", "udp", None, None)),
+        ("mysql://mysql", None, None, ("mysql", "tcp", 3306, "mysql")),
+        ("postgres://pg", None, 6000, ("pg", "tcp", 6000, "postgres")),
+        ("db:8080", None, None, ("db", "tcp", 8080, "tcp")),
+        ("db", "tcp", None, ("db", "tcp", 80, None)),
+        ("mysql://mysql", "icmp", None, ("mysql", "icmp", None, "mysql")),
     ],
 )
 def test_path_targets(text: str, proto: str | None, port: int | None, want: tuple) -> None:

@@ -74,22 +74,22 @@ def parse_path_target(
     if not raw:
         raise UsageError("empty target")
     url_port: int | None = None
-    host = raw
+    host, scheme = raw, None
     if "://" in raw or (raw.count(":") == 1 and not raw.startswith("[")):
         target = parse_target(raw) if "://" in raw else parse_target(f"tcp://{raw}")
-        host, url_port = target.host, target.port
+        host, url_port, scheme = target.host, target.port, target.scheme
     if ":" in host:
         raise UsageError(f"IPv6 targets are not supported yet: {text!r}")
     chosen = proto or ("tcp" if url_port else "icmp")
     if chosen == "tcp":
-        return host, chosen, port or url_port or 80
-    return host, chosen, port
+        return host, chosen, port or url_port or 80, scheme
+    return host, chosen, port, scheme
 
 
 def main(argv: list[str]) -> int:
     started = time.monotonic()
     args = build_parser().parse_args(argv)
-    host, proto, port = parse_path_target(args.target, args.proto, args.port)
+    host, proto, port, scheme = parse_path_target(args.target, args.proto, args.port)
     deadline = Deadline(args.deadline)
     from netdiag.dns.lookup import LookupFailure, resolve
 
@@ -111,6 +111,7 @@ def main(argv: list[str]) -> int:
         probes=args.probes,
         timeout=args.timeout,
         names=not args.no_dns,
+        scheme=scheme,
     )
     report = trace(host, found.addresses[0], options, deadline, args.target)
     if args.json:

@@ -20,6 +20,7 @@ import random
 import selectors
 import socket
 import struct
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -196,14 +197,26 @@ def ping_socket_allowed() -> bool:
     return True
 
 
+Finisher = Callable[[socket.socket], None]
+
+
 class UnprivilegedProber(Prober):
-    """One socket per probe; ICMP errors come back on it through IP_RECVERR."""
+    """One socket per probe; ICMP errors come back on it through IP_RECVERR.
+
+    A TCP probe that reaches an open port is a real connection: it is reset at once, or, with
+    ``finisher`` (for MySQL: greeting and a dummy login, see ``mysql_finisher``), ended the
+    way the service expects when the prober closes.
+    """
 
     method = "unprivileged"
 
-    def __init__(self, proto: str, dst: str, port: int | None, src: str) -> None:
+    def __init__(
+        self, proto: str, dst: str, port: int | None, src: str, finisher: Finisher | None = None
+    ) -> None:
         super().__init__(proto, dst, port, src)
         self.socks: dict[int, socket.socket] = {}
+        self.finisher = finisher
+        self.established: list[socket.socket] = []
 
     def send(self, ttl: int, size: int) -> Sent:
         key = self._key()
@@ -256,11 +269,28 @@ class UnprivilegedProber(Prober):
             return
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(sock)
+        answer = sent.answer
+        if self.finisher is not None and answer is not None and answer.state == "open":
+            self.established.append(sock)  # ended politely in close()
+            return
         if self.proto == "tcp":
             # an open port: reset at once, nothing sent (the service sees a connection drop)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
+
+    def close(self) -> None:
+        super().close()
+        for sock in self.established:
+            try:
+                if self.finisher is not None:
+                    self.finisher(sock)
+            except Exception as exc:  # a service that misbehaves on the way out: just close
+                if os.environ.get("NETDIAG_DEBUG") == "1":
+                    print(f"netdiag: ending a connection: {exc!r}", file=sys.stderr)
+            finally:
+                sock.close()
+        self.established.clear()
 
     def _readable(self, key: selectors.SelectorKey, events: int) -> None:
         sent = self.pending.get(key.data)
@@ -304,6 +334,23 @@ class UnprivilegedProber(Prober):
         what = "echo reply" if self.proto == "icmp" else "UDP reply"
         sent.answered(Answer("reply", peer[0], _rtt(sent, wire.rx_timestamp(anc)), detail=what))
         self.forget(sent)
+
+
+def mysql_finisher(timeout: float) -> Finisher:
+    """End a connection to MySQL/MariaDB as ``netdiag probe`` does: read the greeting, log in
+    as a user that does not exist. A connection dropped during the handshake would count
+    toward the server's max_connect_errors host block (see docs/probes.md); a failed login
+    does not."""
+    from netdiag.probes import mysql
+
+    def finish(sock: socket.socket) -> None:
+        deadline = time.monotonic() + timeout
+        sock.setblocking(True)
+        first = mysql.read_first_packet(sock, deadline)
+        if not isinstance(first, mysql.wire.ErrPacket):
+            mysql.dummy_login(sock, first, deadline)
+
+    return finish
 
 
 # ---------------------------------------------------------------- raw sockets

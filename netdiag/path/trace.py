@@ -35,6 +35,7 @@ class PathOptions:
     timeout: float = 1.0
     names: bool = True
     mtu: bool = True
+    scheme: str | None = None  # the target URL's scheme: mysql connections end politely
 
 
 @dataclass
@@ -111,10 +112,20 @@ def choose_privilege(proto: str) -> tuple[Privilege, str, list[str]]:
 
 
 def make_prober(
-    priv: Privilege, proto: str, dst: str, port: int | None, src: str
+    priv: Privilege,
+    proto: str,
+    dst: str,
+    port: int | None,
+    src: str,
+    options: PathOptions | None = None,
 ) -> probers.Prober:
-    cls = probers.RawProber if priv.method == "raw" else probers.UnprivilegedProber
-    return cls(proto, dst, port, src)
+    """Raw or unprivileged probes; unprivileged TCP to MySQL ends its connections politely."""
+    if priv.method == "raw":
+        return probers.RawProber(proto, dst, port, src)
+    finisher = None
+    if proto == "tcp" and options is not None and (options.scheme == "mysql" or port == 3306):
+        finisher = probers.mysql_finisher(options.timeout)
+    return probers.UnprivilegedProber(proto, dst, port, src, finisher)
 
 
 def egress(dst: str) -> tuple[str, str | None, int | None, int | None]:
@@ -148,14 +159,20 @@ def trace(
     priv, proto, notes = choose_privilege(options.proto)
     port = options.port
     src, iface, iface_mtu, cached = egress(address)
-    with make_prober(priv, proto, address, port, src) as prober:
+    with make_prober(priv, proto, address, port, src, options) as prober:
         window = 1 if proto == "tcp" and priv.method != "raw" else hops_mod.WINDOW
         found = hops_mod.discover(
             prober, options.max_hops, options.probes, options.timeout, deadline.end, window
         )
-    if proto == "tcp" and priv.method != "raw" and found.reached:
+    if proto == "tcp" and priv.method != "raw" and found.reached and found.tcp_state == "open":
         last = found.hops[-1]
-        notes.append(f"{last.received} TCP connection(s) to the service were opened and reset")
+        if options.scheme == "mysql" or port == 3306:
+            notes.append(
+                f"{last.received} connection(s) to the service ended with a dummy MySQL login "
+                "(as netdiag probe does, so the server's host cache does not count them)"
+            )
+        else:
+            notes.append(f"{last.received} TCP connection(s) to the service were opened and reset")
     report = PathReport(target, host, address, proto, port, priv, found, None, notes)
     names: dict[str, Future[list[str]]] = {}
     pool = ThreadPoolExecutor(max_workers=PTR_WORKERS) if options.names else None
