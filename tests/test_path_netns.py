@@ -214,6 +214,19 @@ def test_c_filtered_udp_and_icmp_stop_at_hop_1_tcp_gets_through(
     assert code == 1 and doc["tcp_state"] == "filtered"
 
 
+def test_without_ping_sockets_icmp_falls_back_to_udp(variant: PathLab) -> None:
+    lab = variant
+    sysctl = [*lab.exec_args(), "sysctl", "-qw"]
+    subprocess.run([*sysctl, "net.ipv4.ping_group_range=1 0"], check=True)
+    try:
+        code, doc = path_json(lab, net_raw=False)
+    finally:
+        subprocess.run([*sysctl, "net.ipv4.ping_group_range=0 2147483647"], check=True)
+    assert code == 0 and doc["proto"] == "udp" and addresses(doc) == lab.hops
+    assert any("ping_group_range" in g for g in doc["privilege"]["gave_up"])
+    assert (doc["mtu"]["protocol"], doc["mtu"]["pmtu"]) == ("udp", 1400)
+
+
 def test_closed_port_and_url_target(variant: PathLab) -> None:
     lab = variant
     code, doc = path_json(lab, "--proto", "tcp", "--port", str(lab.closed_port))

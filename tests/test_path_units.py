@@ -280,3 +280,16 @@ def test_unknown_name_exits_1_with_one_line() -> None:
 
     doc = json.loads(r.stdout)
     assert r.returncode == 1 and doc["ok"] is False and doc["error"].startswith("dns_failed")
+
+
+def test_loopback_is_one_hop_at_full_size() -> None:
+    """Loopback only: one hop, the path MTU is the largest IPv4 packet (lo's MTU is 65536)."""
+    import json
+
+    r = run_netdiag("path", "127.0.0.1", "--no-dns", "--json", timeout=60)
+    doc = json.loads(r.stdout)
+    assert r.returncode == 0 and doc["ok"] is True, r.stderr
+    assert doc["command"] == "path" and doc["schema"] == "netdiag.path/1"
+    assert [h["address"] for h in doc["hops"]] == ["127.0.0.1"] and doc["hops"][0]["target"]
+    m = doc["mtu"]
+    assert (m["status"], m["pmtu"], m["interface"], m["probes"]) == ("ok", 65535, "lo", 1)

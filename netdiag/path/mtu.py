@@ -49,6 +49,7 @@ PLATEAUS = (
 FINE = 24  # a bracket this narrow is probed size by size, in one round
 SPREAD = 12  # a wider one with no plateau left inside: this many sizes spread across it
 MAX_ROUNDS = 8
+MAX_PACKET = 65535  # an IPv4 packet's largest size (loopback's MTU is 65536)
 IPV6_MIN = 1280
 PROBE_TTL = 64
 
@@ -160,7 +161,7 @@ class MtuResult:
             return "unknown"
         if self.black_hole:
             return "black_hole"
-        if self.interface_mtu and self.pmtu < self.interface_mtu:
+        if self.interface_mtu and self.pmtu < min(self.interface_mtu, MAX_PACKET):
             return "lower"
         return "ok"
 

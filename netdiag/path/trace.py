@@ -224,7 +224,7 @@ def _measure_mtu(
     deadline: Deadline,
 ) -> MtuResult:
     iface, iface_mtu = interface
-    top = min(iface_mtu or 1500, 65535)
+    top = min(iface_mtu or 1500, mtu_mod.MAX_PACKET)
     hop_addresses = {h.ttl: h.address for h in found.hops if h.address}
     # the slowest answer seen on the path bounds how long a vanished probe is waited for
     expect = max((max(h.rtts_ms) for h in found.hops if h.rtts_ms), default=None)
@@ -301,10 +301,11 @@ def verdicts(report: PathReport) -> list[str]:
             f"{iface} lets TCP send up to {m.interface_mtu} bytes, so big transfers stall"
         )
         lines.append(f"fix: {docker_fix(m.pmtu, hop)}")
-    elif m.interface_mtu and m.pmtu < m.interface_mtu:
+    elif m.status == "lower":
+        where = f"lowered at {hop}, which sends" if hop else "lowered on the path, which sends"
         lines.append(
-            f"path MTU {m.pmtu} < {iface}: lowered at {hop or 'a hop'}, which sends ICMP "
-            f'"fragmentation needed" (TCP adapts; UDP senders must keep datagrams <= {m.pmtu})'
+            f'path MTU {m.pmtu} < {iface}: {where} ICMP "fragmentation needed" (TCP adapts; '
+            f"UDP senders must keep datagrams <= {m.pmtu})"
         )
     else:
         lines.append(f"path MTU {m.pmtu} = {iface}")
