@@ -143,11 +143,11 @@ def test_lab_scan_all_reachable_exit_zero(lab: NetnsLab) -> None:
 
 def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
     """No API, no --subnet: inside a container the attached subnet only; on a host, refuse."""
-    from netdiag.discovery.attached import own_container
+    from netdiag.discovery.container import detect
 
     proc, _ = scan_in_lab(lab, "--no-docker", "--json")
     assert "Traceback" not in proc.stderr
-    if own_container()[0]:
+    if detect().in_container:
         doc = json.loads(proc.stdout)
         assert [n["subnets"] for n in doc["networks"]] == [[lab.subnet]]
         assert doc["networks"][0]["sweeps"][0]["complete"]

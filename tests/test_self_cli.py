@@ -9,7 +9,7 @@ from tests.conftest import run_netdiag
 from tests.support.mini_dns import MiniDns
 
 TOP_KEYS = {
-    "hostname", "container", "interfaces", "routes", "default_gateways", "ipv4_subnets",
+    "hostname", "container", "identity", "interfaces", "routes", "default_gateways", "ipv4_subnets",
     "interfaces_source", "resolver", "resolver_error", "dns_check", "docker", "notes",
 }  # fmt: skip
 NO_SOCKET = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -22,6 +22,10 @@ def test_json_document_shape() -> None:
     assert set(doc) == TOP_KEYS
     assert doc["docker"] is None
     assert set(doc["container"]) == {"in_container", "id", "short_id", "source", "markers"}
+    # without the API, the identity is the local evidence alone
+    assert doc["identity"]["container_id"] == doc["container"]["id"]
+    assert doc["identity"]["name"] is None and doc["identity"]["networks"] == []
+    assert doc["identity"]["subnets"] == doc["ipv4_subnets"]
     lo = next(i for i in doc["interfaces"] if i["name"] == "lo")
     assert lo["loopback"]
     assert (lo["addresses"][0]["address"], lo["addresses"][0]["prefixlen"]) == ("127.0.0.1", 8)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-from netdiag.args import ArgumentParser, add_timing_options
+from netdiag.args import ArgumentParser, add_login_options, add_timing_options, probe_flags
 from netdiag.errors import UsageError
 from netdiag.targets import Target, parse_target
 
@@ -26,21 +26,22 @@ def build_parser() -> ArgumentParser:
         prog="netdiag doctor",
         description="Diagnose the app's path to a service, step by step, with fixes.",
         epilog="NAME alone means mysql://NAME:3306; no argument means $MYSQL_HOST. "
-        "Credentials come from MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB and their _FILE twins.",
+        "Credentials come from the flags, else MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB and "
+        "their _FILE twins.",
     )
     p.add_argument("target", nargs="?", metavar="NAME|TARGET", help="e.g. mysql or mysql://db")
-    p.add_argument("--table", help="also check that this table exists (in MYSQL_DB)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="step")
+    add_login_options(p)
     return p
 
 
 def doctor_target(text: str | None) -> Target:
     """A bare NAME or NAME:PORT means MySQL (the todo app's database); URLs are taken as is."""
     if text is None:
-        from netdiag.secrets import env_value
+        from netdiag import appenv
 
-        text = (env_value("MYSQL_HOST") or "").strip()
+        text = (appenv.read("host").value or "").strip()
         if not text:
             raise UsageError("no target given and MYSQL_HOST is not set")
     if "://" not in text:
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> int:
     from netdiag.doctor.run import diagnose
     from netdiag.doctor.steps import Context
 
-    ctx = Context(target, args.timeout, Deadline(args.deadline), os.environ, args.table)
+    ctx = Context(target, args.timeout, Deadline(args.deadline), os.environ, probe_flags(args))
     diag = diagnose(ctx)
     if args.json:
         from netdiag.report import print_json

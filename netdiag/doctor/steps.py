@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netdiag.deadline import Deadline
+from netdiag.discovery import neighbours
 from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
 from netdiag.errors import NetdiagError
-from netdiag.probes.base import ProbeFailure, ProbeOptions
+from netdiag.probes.base import ProbeFailure
+from netdiag.probes.settings import MySQLLogin, ProbeFlags, ProbeOptions, mysql_login, options_for
 from netdiag.status import Status
 from netdiag.targets import Target
-
-ARP_PATH = "/proc/net/arp"
-MAX_CONTAINERS = 500
 
 
 @dataclass
@@ -34,12 +32,13 @@ class Context:
     timeout: float
     deadline: Deadline
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    table: str | None = None
+    flags: ProbeFlags = field(default_factory=ProbeFlags)  # --user, --table, ...
     conf: Any = None
     addresses: list[str] = field(default_factory=list)
     own_container: str | None = None
     own_networks: list[str] = field(default_factory=list)
     holder: Any = None  # topology.Holder of the service, when Docker told us
+    identity: Any = None  # netdiag.discovery.docker.Identity, once the Docker step ran
 
     @property
     def step_timeout(self) -> float:
@@ -136,65 +135,30 @@ def name(ctx: Context, step: Step) -> None:
 # --- 3. Docker topology -------------------------------------------------------------------------
 
 
-def _list_containers(client: Any, deadline: Deadline) -> list[Any]:
-    """Every container, running or not, with its networks and aliases (GET only)."""
-    from netdiag.discovery import docker_api as d
-
-    listed = client.api.containers(all=True)
-    out = []
-    for item in listed[:MAX_CONTAINERS]:
-        if deadline.expired():
-            raise TimeoutError("deadline reached while reading containers")
-        found = d.inspect_container(client, item["Id"])
-        if isinstance(found, d.Container):
-            out.append(found)
-    return out
-
-
 def docker(ctx: Context, step: Step) -> None:
     """Which container holds the name, is it running, do we share a network (GET only)."""
-    try:
-        from netdiag.discovery import container as container_mod
-        from netdiag.discovery import docker_api as d
-        from netdiag.discovery import local
-    except ImportError:
-        step.status, step.summary = SKIP, "Docker API not available (no discovery module)"
-        return
+    from netdiag.discovery import docker as docker_layer
     from netdiag.doctor import topology
 
-    client = d.connect(ctx.environ, timeout=ctx.step_timeout)
-    if isinstance(client, d.Unavailable):
-        step.status, step.summary = SKIP, f"Docker API not available: {client.note}"
+    view = docker_layer.load(ctx.environ, timeout=ctx.step_timeout, deadline=ctx.deadline.end)
+    identity = docker_layer.identify_self(view, docker_layer.LocalEvidence.gather())
+    ctx.identity = identity
+    step.facts["identity"] = identity.to_dict()
+    if isinstance(view, docker_layer.Unavailable):
+        step.status, step.summary = SKIP, f"Docker API not available: {view.note}"
         return
-    containers = client.call(lambda: _list_containers(client, ctx.deadline))
-    if isinstance(containers, d.Unavailable):
-        step.status, step.summary = SKIP, f"Docker API not available: {containers.note}"
-        return
-    snap = local.snapshot()
-    info = container_mod.detect()
-    ident = d.own_containers(
-        client,
-        info.id,
-        snap.addresses(),
-        snap.macs(),
-        socket.gethostname(),
-        deadline=ctx.deadline.end,
-    )
-    own = None
-    if isinstance(ident, d.Identification) and ident.containers:
-        me = ident.containers[0]
-        own = me.name
+    own = identity.name
+    if identity.container is not None:
         ctx.own_container = own
-        ctx.own_networks = [a.network for a in me.attachments]
+        ctx.own_networks = identity.networks
         step.facts["own_container"] = own
         step.facts["own_networks"] = ctx.own_networks
-    elif isinstance(ident, d.Unavailable):
-        step.notes.append(f"could not tell which container we are: {ident.note}")
+    step.notes += identity.notes
     host = ctx.target.host
     if ctx.target.host_is_ip:
-        holders = topology.holders_of_address(host, containers)
+        holders = topology.holders_of_address(host, view.containers)
     else:
-        holders = topology.holders_of(host, containers)
+        holders = topology.holders_of(host, view.containers)
     step.facts["holders"] = [h.to_dict() for h in holders]
     if not holders and (ctx.addresses or ctx.target.host_is_ip):
         step.status = SKIP if ctx.target.host_is_ip else WARN
@@ -212,20 +176,6 @@ def docker(ctx: Context, step: Step) -> None:
 
 
 # --- 4. route and neighbour -------------------------------------------------------------------
-
-
-def _arp_entry(address: str, path: str = ARP_PATH) -> tuple[str, str, str] | None:
-    """(flags, mac, device) of ``address`` in the kernel's ARP table, or None."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as fh:
-            lines = fh.read(1 << 20).splitlines()[1:]
-    except OSError:
-        return None
-    for line in lines:
-        f = line.split()
-        if len(f) >= 6 and f[0] == address:
-            return f[2], f[3], f[5]
-    return None
 
 
 def route(ctx: Context, step: Step) -> None:
@@ -270,18 +220,17 @@ def route(ctx: Context, step: Step) -> None:
         )
         return
     step.status, step.summary = PASS, f"{address} is on-link via {r.device}"
-    entry = _arp_entry(address)
+    entry = neighbours.lookup(address)
     if entry:
-        flags, mac, dev = entry
-        step.facts["neighbour"] = {"flags": flags, "mac": mac, "device": dev}
-        if flags == "0x0":
+        step.facts["neighbour"] = {"flags": entry.flags, "mac": entry.mac, "device": entry.device}
+        if not entry.complete:
             step.status = WARN
             step.notes.append(
                 f"neighbour {address} is incomplete: nobody answered ARP (the container "
                 "stopped, or the address is stale)"
             )
         else:
-            step.summary += f", neighbour {mac}"
+            step.summary += f", neighbour {entry.mac}"
 
 
 # --- 5. TCP connect ---------------------------------------------------------------------------
@@ -307,8 +256,8 @@ def connect(ctx: Context, step: Step) -> None:
                 f"0.0.0.0 (not 127.0.0.1) inside its container? docker logs {svc}"
             )
         elif fail.status is Status.TIMEOUT:
-            entry = _arp_entry(address)
-            if entry and entry[0] == "0x0":
+            entry = neighbours.lookup(address)
+            if entry and not entry.complete:
                 step.notes.append(f"nobody answers ARP for {address} (neighbour incomplete)")
                 step.fix = (
                     f"no container has {address} any more: the name points at a stopped or "
@@ -339,28 +288,28 @@ MYSQL_FIXES = {
 }
 
 
-def _probe(ctx: Context, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _probe(ctx: Context, options: ProbeOptions) -> Any:
+    """The target's probe at the resolved address, within the step's time; a Finding."""
     from netdiag.probes.engine import probe_class
 
-    options = ProbeOptions(timeout=ctx.step_timeout, extra=extra or {})
     probe = probe_class(ctx.target.scheme)(ctx.target, options)
     assert ctx.address is not None and ctx.target.port is not None
     return probe.check(ctx.address, ctx.target.port, ctx.step_timeout)
 
 
 def greeting(ctx: Context, step: Step) -> None:
+    from netdiag.probes.engine import probe_class
+
     scheme = ctx.target.scheme
-    if scheme in ("tcp", "dns"):
+    if not probe_class(scheme).speaks:
         step.status, step.summary = SKIP, f"{scheme}:// has no protocol to check"
         return
-    if scheme == "mysql":
-        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-
-        extra: dict[str, Any] = {EXTRA_KEY: MySQLLogin()}
+    if scheme == "mysql":  # the server alone first: credentials are the next step
+        options = ProbeOptions(timeout=ctx.step_timeout, mysql=MySQLLogin())
     else:
-        extra = {}
+        options = options_for(ctx.target, ctx.flags, ctx.step_timeout, environ=ctx.environ)
     try:
-        facts = _probe(ctx, extra)
+        found = _probe(ctx, options)
     except ProbeFailure as fail:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         step.facts = {"status": str(fail.status), **fail.facts}
@@ -377,42 +326,48 @@ def greeting(ctx: Context, step: Step) -> None:
         else:
             step.fix = f"docker logs {ctx.service}"
         return
-    detail = facts.pop("detail", None)
-    step.facts = {k: v for k, v in facts.items() if k in ("version", "flavor", "auth_plugin")}
-    step.status, step.summary = PASS, str(detail or f"{scheme} answers")
+    keep = ("version", "flavor", "auth_plugin")
+    step.facts = {k: v for k, v in found.facts.items() if k in keep}
+    step.status, step.summary = PASS, found.summary
 
 
 # --- 7. credentials and 8. database/table -------------------------------------------------------
 
 
-def _login(ctx: Context, step: Step, database: str | None, table: str | None) -> bool:
-    """Log in with the app's MYSQL_* settings; fills ``step``; True when it worked."""
-    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-    from netdiag.secrets import Secret, env_value
-
-    user = env_value("MYSQL_USER", ctx.environ)
-    if not user:
-        step.status = SKIP
-        step.summary = "MYSQL_USER is not set (nor MYSQL_USER_FILE): credentials not checked"
-        return False
+def _app_login(ctx: Context, step: Step) -> MySQLLogin | None:
+    """The app's login (flags, URL, MYSQL_* and _FILE twins); None with ``step`` filled when
+    there is none or its secret cannot be read."""
     try:
-        password = env_value("MYSQL_PASSWORD", ctx.environ)
+        login = mysql_login(ctx.target, ctx.flags, ctx.environ)
     except NetdiagError as exc:
         step.status, step.summary = FAIL, str(exc)
         step.fix = (
-            "mount the secret where MYSQL_PASSWORD_FILE points (compose: secrets: + "
-            "MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
+            "mount the secret where MYSQL_PASSWORD_FILE (or --password-file) points (compose: "
+            "secrets: + MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
         )
-        return False
-    source = "MYSQL_PASSWORD_FILE" if ctx.environ.get("MYSQL_PASSWORD_FILE") else "MYSQL_PASSWORD"
-    step.facts = {"user": user, "password_from": source if password is not None else None}
-    login = MySQLLogin(user, Secret(password) if password is not None else None, database, table)
+        return None
+    if not login.user:
+        step.status = SKIP
+        step.summary = (
+            "no user: MYSQL_USER is not set (nor MYSQL_USER_FILE, --user or mysql://USER@): "
+            "credentials not checked"
+        )
+        return None
+    return login
+
+
+def _login(ctx: Context, step: Step, login: MySQLLogin) -> bool:
+    """Log in with ``login``; fills ``step``; True when it worked."""
+    user, source = login.user, login.password_from
+    step.facts = {"user": user, "password_from": source}
+    options = ProbeOptions(timeout=ctx.step_timeout, mysql=login)
     try:
-        _probe(ctx, {EXTRA_KEY: login})
+        _probe(ctx, options)
     except ProbeFailure as fail:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         code = fail.facts.get("error_code")
         step.facts["error_code"] = code
+        database, table = login.database, login.table
         if code == 1045:
             step.fix = (
                 f"the server refuses {user} with this password: compare {source} with the "
@@ -444,21 +399,26 @@ def credentials(ctx: Context, step: Step) -> None:
     if ctx.target.scheme != "mysql":
         step.status, step.summary = SKIP, "credentials are checked for mysql:// only"
         return
-    if _login(ctx, step, None, None):
-        step.summary = f"logged in as {step.facts['user']} ({step.facts['password_from']})"
+    login = _app_login(ctx, step)
+    if login and _login(ctx, step, replace(login, database=None, table=None)):
+        step.summary = f"logged in as {login.user} ({login.password_from})"
 
 
 def database(ctx: Context, step: Step) -> None:
     if ctx.target.scheme != "mysql":
         step.status, step.summary = SKIP, "databases are checked for mysql:// only"
         return
-    from netdiag.secrets import env_value
-
-    db = ctx.target.path.strip("/") or env_value("MYSQL_DB", ctx.environ)
-    if not db:
-        step.status, step.summary = SKIP, "MYSQL_DB is not set: no database to check"
+    login = _app_login(ctx, step)
+    if login is None:
         return
-    if _login(ctx, step, db, ctx.table):
-        step.facts["database"] = db
-        where = f"database {db}" + (f", table {ctx.table}" if ctx.table else "")
+    if not login.database:
+        step.status = SKIP
+        step.summary = (
+            "no database: MYSQL_DB is not set (nor MYSQL_DB_FILE, --database or "
+            "mysql://HOST/DB): no database to check"
+        )
+        return
+    if _login(ctx, step, login):
+        step.facts["database"] = login.database
+        where = f"database {login.database}" + (f", table {login.table}" if login.table else "")
         step.summary = f"{where} exist"
