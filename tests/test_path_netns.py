@@ -248,3 +248,18 @@ def test_deadline_is_kept(variant: PathLab) -> None:
     assert proc.returncode == 1 and doc["reached"] is False
     # the probing stops at 0.5 s; the rest is interpreter start and imports on a busy machine
     assert doc["elapsed_ms"] < 1500, doc["elapsed_ms"]
+
+
+def test_unreachable_network_and_no_route(variant: PathLab) -> None:
+    """router1 knows no route to 10.99.0.1 and says so; router1 itself cannot send at all."""
+    lab = variant
+    proc, _ = netdiag_path(lab, "10.99.0.1", "--no-dns", "--json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1 and doc["ended"] == "unreachable"
+    assert addresses(doc) == [lab.addr("r1")] and doc["hops"][0]["answer"] == "unreachable"
+    assert doc["verdicts"][0] == f"not reached: network unreachable from {lab.addr('r1')}"
+    cmd = [*lab.exec_args(ns=lab.ns("r1")), sys.executable, "-m", "netdiag", "path",
+           "10.99.0.1", "--no-dns"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=_env())
+    assert proc.returncode == 1, proc.stderr
+    assert "not reached: Network is unreachable (no route from here)" in proc.stdout

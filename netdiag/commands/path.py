@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import textwrap
 import time
+from typing import TYPE_CHECKING
 
 from netdiag.args import ArgumentParser, add_timing_options
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
 from netdiag.report import diag, print_document
+
+if TYPE_CHECKING:
+    from netdiag.path.trace import PathReport
 
 USAGE_EXIT = 2
 DEFAULT_TIMEOUT = 1.0
@@ -121,25 +125,25 @@ def main(argv: list[str]) -> int:
     return 0 if report.ok else 1
 
 
-def render(report, elapsed: float) -> str:
+def render(report: PathReport, elapsed: float) -> str:
     """The text form: a header, one line per hop, then the verdicts and notes."""
     from netdiag.path.trace import verdicts
 
     h = report.hops
     port = f" port {report.port}" if report.proto != "icmp" and report.port else ""
     name = f"{report.host} ({report.address})" if report.host != report.address else report.address
-    probes = max((hop.sent for hop in h.hops), default=0)
     lines = [
-        f"path to {name}: {PROTO_NAMES[report.proto]}{port}, {probes} probe(s) per hop, "
+        f"path to {name}: {PROTO_NAMES[report.proto]}{port}, {report.probes} probe(s) per hop, "
         f"{report.privilege.method} sockets"
     ]
     width = max([len(hop.address or "*") for hop in h.hops] + [7])
     nwidth = max([len(hop.names[0]) for hop in h.hops if hop.names] + [4])
     nwidth = min(nwidth, 36)
-    lines.append(
-        f"{'HOP':>3}  {'ADDRESS':<{width}}  {'NAME':<{nwidth}}  {'LOSS':>5}  "
-        f"{'MIN':>8}  {'AVG':>8}  {'MAX':>8}"
-    )
+    if h.hops:
+        lines.append(
+            f"{'HOP':>3}  {'ADDRESS':<{width}}  {'NAME':<{nwidth}}  {'LOSS':>5}  "
+            f"{'MIN':>8}  {'AVG':>8}  {'MAX':>8}"
+        )
     for hop in h.hops:
         rtt = hop.rtt()
         cells = ["", "", ""] if rtt is None else [f"{v:.3f}" for v in rtt]

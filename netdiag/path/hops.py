@@ -9,11 +9,11 @@ of TTLs leaves together and the wait ends when every one is answered or given up
 from __future__ import annotations
 
 import statistics
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdiag.path import wire
 from netdiag.path.probers import PROBE_SIZE, Prober, Sent, settle
 
 WINDOW = 5  # TTLs in flight at once (container paths are short; longer ones take more waves)
@@ -113,8 +113,6 @@ def discover(
     first_ttl: int = 1,
 ) -> HopsResult:
     """Trace the path to ``prober.dst``; see the module docstring for when it stops."""
-    import time
-
     target = prober.dst
     by_ttl: dict[int, list[Sent]] = {}
     ttl = first_ttl
@@ -192,7 +190,3 @@ def tcp_state(hops: list[Hop], reached: bool) -> str:
     if reached and last is not None:
         return "closed" if last.detail == "RST" else "open"
     return "filtered"
-
-
-def unreachable_detail(code: int | None) -> str:
-    return wire.UNREACH_NAMES.get(code or 0, f"code {code}")

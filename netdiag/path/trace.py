@@ -63,6 +63,7 @@ class PathReport:
     hops: HopsResult
     mtu: MtuResult | None
     notes: list[str] = field(default_factory=list)
+    probes: int = 3  # per hop, as asked
 
     @property
     def ok(self) -> bool:
@@ -158,7 +159,13 @@ def trace(
         raise ValueError("IPv6 paths are not supported yet")
     priv, proto, notes = choose_privilege(options.proto)
     port = options.port
-    src, iface, iface_mtu, cached = egress(address)
+    try:
+        src, iface, iface_mtu, cached = egress(address)
+    except OSError as exc:  # no route from here: nothing can be sent
+        ended = HopsResult([], False, "local_error", f"{exc.strerror or exc} (no route from here)")
+        return PathReport(
+            target, host, address, proto, port, priv, ended, None, notes, options.probes
+        )
     with make_prober(priv, proto, address, port, src, options) as prober:
         window = 1 if proto == "tcp" and priv.method != "raw" else hops_mod.WINDOW
         found = hops_mod.discover(
@@ -173,7 +180,9 @@ def trace(
             )
         else:
             notes.append(f"{last.received} TCP connection(s) to the service were opened and reset")
-    report = PathReport(target, host, address, proto, port, priv, found, None, notes)
+    report = PathReport(
+        target, host, address, proto, port, priv, found, None, notes, options.probes
+    )
     names: dict[str, Future[list[str]]] = {}
     pool = ThreadPoolExecutor(max_workers=PTR_WORKERS) if options.names else None
     try:
@@ -283,6 +292,8 @@ def verdicts(report: PathReport) -> list[str]:
         if report.proto != "tcp":
             hint += " try --proto tcp --port N"
         lines.append(f"not reached: {h.detail} ({hint})")
+    elif h.ended == "local_error":
+        lines.append(f"not reached: {h.detail}")
     else:
         lines.append(f"not reached ({h.ended}{': ' + h.detail if h.detail else ''})")
     if report.proto == "tcp":
