@@ -152,7 +152,7 @@ def silent_socket(tmp_path: Path) -> Iterator[Path]:
 def test_slow_socket_times_out(silent_socket: Path) -> None:
     note, _, elapsed = _connect_note(f"unix://{silent_socket}", timeout=0.5)
     assert note == f"Docker API at unix://{silent_socket} did not answer within 0.5s"
-    assert elapsed < 3
+    assert elapsed < 3  # in-process, 0.5 s asked: 2.5 s of slack for a loaded machine
 
 
 def test_garbage_answer(tmp_path: Path) -> None:
@@ -299,4 +299,5 @@ def test_connect_timeout_is_bounded_overall(silent_socket: Path) -> None:
     start = time.monotonic()
     got = d.load({"DOCKER_HOST": f"unix://{silent_socket}"}, timeout=0.3)
     assert isinstance(got, d.Unavailable)
+    # in-process, 0.3 s asked (connect plus the version request): 1.4 s of slack for load
     assert time.monotonic() - start < 2

@@ -14,7 +14,6 @@ Networks are --internal, so no name lookup leaves the lab.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.docker_engine import DockerLab, docker, host_python_mounts
+from tests.support.schemas import netdiag_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 SOCKET = "/var/run/docker.sock"
@@ -43,7 +43,7 @@ def run_three(container: str, *env: str) -> dict[str, dict]:
         out = docker(*base, *args, check=False, timeout=90)
         assert "Traceback" not in out.stderr, out.stderr
         assert out.returncode in (0, 1), (command, out.returncode, out.stderr)
-        docs[command] = json.loads(out.stdout)
+        docs[command] = netdiag_json(out.stdout, command)
     return docs
 
 

@@ -20,7 +20,7 @@ from netdiag.discovery.peers import Peer
 from netdiag.discovery.scan import NetworkScan, check_subnet, merge_sweep, parse_ports
 from netdiag.discovery.sweep import Alive, SweepResult
 from netdiag.errors import UsageError
-from tests.conftest import run_netdiag
+from tests.conftest import run_netdiag, usage_error
 
 
 def test_arp_template_is_a_who_has_and_a_reply_parses() -> None:
@@ -123,13 +123,12 @@ def test_fd_budget_respects_rlimit() -> None:
         ["--bogus"],
     ],
 )
-def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
+def test_usage_errors_exit_2_with_usage_and_reason(args: list[str]) -> None:
     """Refused before any packet: the safety rules are checked while parsing."""
     proc = run_netdiag("scan", *args, "--no-docker")
     assert proc.returncode == 2
     assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("netdiag scan: error:"), proc.stderr
+    usage_error(proc.stderr, "scan")
 
 
 def test_sweep_answers_prefer_ip_level_rtt() -> None:

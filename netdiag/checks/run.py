@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.checks.spec import Check
 from netdiag.deadline import Deadline
 from netdiag.probes.settings import ProbeOptions
+from netdiag.records import field, record
 from netdiag.result import ProbeResult
 from netdiag.status import Status
 
@@ -23,7 +23,7 @@ DEFAULT_DEADLINE = 10.0
 LINE_MAX = 200  # docker inspect keeps 4 KiB of a health check's output: keep lines short
 
 
-@dataclass
+@record
 class Outcome:
     """What one check found: its results, their overall status, and whether it held."""
 
@@ -49,7 +49,13 @@ class Outcome:
         return addrs[0] if len(addrs) == 1 else f"{addrs[0]} (+{len(addrs) - 1})"
 
     def line(self) -> str:
-        """One short line: PASS/FAIL, name, status (and expectation), address, detail."""
+        """One short line: PASS/FAIL, name, status (and expectation), address, detail.
+
+        A peer's text is in the detail: its control characters are escaped, so it can neither
+        drive the terminal nor forge a second line in ``docker inspect``'s health log.
+        """
+        from netdiag.report import printable
+
         word = "PASS" if self.passed else "FAIL"
         name = self.check.name
         label = name if name == str(self.check.target) else f"{name} {self.check.target}"
@@ -57,7 +63,7 @@ class Outcome:
         if self.check.expect is not Status.OK:
             status += f" (expected {self.check.expect})"
         where = f" {self.address}" if self.address else ""
-        text = f"{word} {label}: {status}{where} {self.detail}".rstrip()
+        text = printable(f"{word} {label}: {status}{where} {self.detail}".rstrip())
         return text if len(text) <= LINE_MAX else text[: LINE_MAX - 3] + "..."
 
     def to_dict(self) -> dict[str, Any]:

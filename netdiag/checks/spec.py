@@ -7,11 +7,11 @@ the line and the key. Nothing here touches the network; passwords are never acce
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.probes.settings import ProbeFlags
+from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target, parse_target
 
@@ -32,16 +32,17 @@ CHECK_KEYS = {
     "table",
 }
 MYSQL_ONLY = ("user", "password_env", "database", "table")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_HTTP_RE = re.compile(r"^(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)$")
+# Patterns, compiled (and cached by re) on first use: a command-line check never needs them.
+_NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
+_ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_HTTP_RE = r"^(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)$"
 
 
 class SpecError(NetdiagError):
     """An invalid checks file; the message is ``FILE:LINE: key: reason``."""
 
 
-@dataclass
+@record
 class Check:
     """One named expectation about one target."""
 
@@ -101,7 +102,7 @@ class Check:
         return doc
 
 
-@dataclass
+@record
 class ChecksFile:
     path: str
     checks: list[Check]
@@ -182,7 +183,7 @@ class _Validator:
 
     def check(self, name: str, table: Any) -> Check:
         here = ("checks", name)
-        if not _NAME_RE.match(name):
+        if not re.match(_NAME_RE, name):
             raise self.fail(here, "check names use letters, digits, '.', '_' and '-' (1-64)")
         if not isinstance(table, dict):
             raise self.fail(here, "must be a table: [checks.NAME] with target = ...")
@@ -234,7 +235,7 @@ class _Validator:
                 raise self.fail(keys, "must not be empty")
             for item in items:
                 spec = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
-                if not isinstance(spec, str) or not _HTTP_RE.match(spec):
+                if not isinstance(spec, str) or not re.match(_HTTP_RE, spec):
                     raise self.fail(keys, f'{item!r}: use 200, "2xx", "200-204" or a list')
                 check.http_status.append(spec)
         for key in MYSQL_ONLY:
@@ -243,7 +244,7 @@ class _Validator:
                 if target.scheme != "mysql":
                     raise self.fail(keys, "only for mysql:// targets")
                 value = self.string(table[key], keys)
-                if key == "password_env" and not _ENV_RE.match(value):
+                if key == "password_env" and not re.match(_ENV_RE, value):
                     raise self.fail(
                         keys, "must be an environment variable name, e.g. MYSQL_PASSWORD"
                     )
@@ -295,10 +296,16 @@ def parse(source: str, path: str = "<checks>") -> ChecksFile:
 
 
 def load(path: str) -> ChecksFile:
-    """Read and validate a checks file (at most 1 MiB)."""
+    """Read and validate a checks file (at most 1 MiB); ``-`` reads it from stdin, as dig -f."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        if path == "-":
+            import sys
+
+            path = "<stdin>"
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"cannot read checks file {path}: {exc.strerror}") from None
     if len(data) > MAX_FILE_BYTES:

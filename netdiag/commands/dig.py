@@ -7,6 +7,7 @@ unreadable, 9 no reply, 10 internal error. Like dig, the last lookup decides bet
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from netdiag.dns import digformat
@@ -29,6 +30,12 @@ def _print_exit(exc: DigExit) -> int:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
+    # Names and batch lines are bytes to dig: what is not UTF-8 reaches us as surrogate
+    # escapes and must go back out as the same bytes (the banner echoes the command line).
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     as_json = "--json" in argv
     argv = [a for a in argv if a != "--json"]
     parser = DigParser()
@@ -48,7 +55,7 @@ def main(argv: list[str]) -> int:
         _flush_warnings(opts.warnings, opts.notes)
         return _print_exit(exc)
     as_json = as_json or opts.json
-    out = _Output(as_json)
+    out = _Output(as_json, started)
     code = 0
     conf = None
     try:
@@ -78,20 +85,26 @@ def main(argv: list[str]) -> int:
             if not pending and batch is not None:
                 pending = _next_batch(parser, batch)
     except DigExit as exc:
-        out.finish()
+        out.finish(exc.code == 0)
         return _print_exit(exc)
     finally:
         if batch is not None and batch is not sys.stdin:
             batch.close()
     _flush_warnings(opts.warnings)
-    out.finish()
+    out.finish(code == 0)
     return code
 
 
 def _open_batch(path: str) -> Any:
+    """The batch file; a directory reads as an empty file, as dig's fopen/fgets see it."""
     if path == "-":
         return sys.stdin
-    return open(path, encoding="utf-8", errors="replace")
+    try:
+        return open(path, encoding="utf-8", errors="surrogateescape")
+    except IsADirectoryError:
+        import io
+
+        return io.StringIO()
 
 
 def _flush_warnings(warnings: list[str], notes: list[str] | None = None) -> None:
@@ -125,8 +138,9 @@ def _next_batch(
 class _Output:
     """Text goes to stdout as dig prints it; in JSON mode everything is kept for one document."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, started: float) -> None:
         self.as_json = as_json
+        self.started = started
         self.queries: list[dict[str, Any]] = []
         self.pending_errors: list[str] = []
 
@@ -168,10 +182,10 @@ class _Output:
             entry.update(status=status, reply=None)
             self.queries.append(entry)
 
-    def finish(self) -> None:
+    def finish(self, ok: bool) -> None:
+        """Print the one JSON document (``ok``: dig's exit status is 0) and flush stdout."""
         if self.as_json:
-            import json
+            from netdiag.report import print_document
 
-            json.dump({"queries": self.queries}, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_document("dig", ok, {"queries": self.queries}, self.started)
         sys.stdout.flush()

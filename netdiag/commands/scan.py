@@ -9,11 +9,14 @@ reachable, 1 otherwise, 2 on usage errors. See docs/scan.md.
 from __future__ import annotations
 
 import sys
+import time
 
-from netdiag.args import ArgumentParser, add_timing_options, positive_float
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options, positive_float
 from netdiag.discovery import peers as peerchecks
+from netdiag.discovery.peers import Peer
 from netdiag.discovery.scan import ScanOptions, ScanReport, check_subnet, parse_ports, run_scan
-from netdiag.report import diag, print_json
+from netdiag.errors import UsageError
+from netdiag.report import diag, print_document
 
 USAGE_EXIT = 2
 
@@ -21,7 +24,10 @@ USAGE_EXIT = 2
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag scan",
+        usage="netdiag scan [options]",
         description="Who is on the container networks, what they answer to, are they reachable.",
+        epilog="Exit: 0 every running peer reachable, 1 one is not (or nothing could be "
+        "scanned), 2 usage (also a range the safety rules refuse), 3 internal error.",
     )
     p.add_argument(
         "--network",
@@ -41,7 +47,7 @@ def build_parser() -> ArgumentParser:
         "--force", action="store_true", help="allow ranges larger than /16 and public ranges"
     )
     p.add_argument("--ports", metavar="LIST", help="ports to test, e.g. 80,443,3306 or 8000-8010")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(p)
     add_timing_options(p, 1.0, 30.0, per="step (connect, DNS query, probe)")
     p.add_argument("--no-docker", action="store_true", help="do not use the Docker API")
     p.add_argument(
@@ -78,6 +84,8 @@ class Progress:
 def options_from(args: object) -> ScanOptions:
     """The typed options the core takes, validated (UsageError on a bad value)."""
     a = vars(args)
+    if a["network"] and a["no_docker"]:
+        raise UsageError("--network needs the Docker API: drop --no-docker, or use --subnet")
     return ScanOptions(
         networks=tuple(a["network"]),
         subnets=tuple(check_subnet(s, a["force"]) for s in a["subnet"]),
@@ -91,16 +99,21 @@ def options_from(args: object) -> ScanOptions:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
     options = options_from(args)
-    report = run_scan(options, Progress(sys.stderr.isatty()))
+    report = run_scan(options, Progress(sys.stderr.isatty() and not args.quiet))
     note = report.docker.get("note")
-    if note and options.use_docker and not args.json:
+    if note and options.use_docker and not args.json and not args.quiet:
         diag(f"netdiag scan: {note}")
     if args.json:
-        print_json(report.to_dict())
-    else:
+        payload = report.to_dict()
+        payload.pop("ok", None)  # the envelope's
+        print_document("scan", report.ok, payload, started)
+    elif not args.quiet:
         print(render(report))
+    elif not report.ok:
+        print(render(report, only_failed=True))
     return 0 if report.ok else 1
 
 
@@ -121,37 +134,53 @@ def _port_text(pr: peerchecks.PortResult) -> str:
     return f"{pr.port}/tcp"
 
 
-def render(report: ScanReport) -> str:
-    from netdiag.report import table
+PEER_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
+# Names, container, RTT and ports wrap; notes go under the row on a narrow terminal; the
+# address, MAC and status keep their width.
+PEER_LAYOUT: dict = {"fold": 7, "narrow": (1, 2, 5, 6)}
+
+
+def _peer_row(p: Peer) -> list[str]:
+    """One peer as a table row; several names, ports or notes are lines of one cell, each
+    escaped on its own (a name or a version from a peer cannot add lines of its own)."""
+    from netdiag.report import printable
+
+    open_ports = [printable(_port_text(pr)) for pr in p.ports if pr.state == "open"]
+    rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
+    status = p.status if p.running else f"stopped ({p.state})"
+    return [
+        p.ip or "-",
+        "\n".join(printable(n) for n in p.names) or "(no DNS name)",
+        printable(p.container or "-"),
+        p.mac or "-",
+        status,
+        rtt,
+        "\n".join(open_ports) or "-",
+        "\n".join(printable(n) for n in p.notes),
+    ]
+
+
+def render(report: ScanReport, only_failed: bool = False) -> str:
+    """The report as text fitted to the terminal; ``only_failed`` (-q) keeps unreachable peers
+    and the summary line only."""
+    from netdiag.report import printable, table, wrap_indented
 
     out: list[str] = []
     for ns in report.networks:
-        header = f"network {ns.name}  {', '.join(ns.subnets)}"
+        if only_failed:
+            failing = [p for p in ns.peers if p.reachable is False]
+            if failing:
+                out.append(f"network {printable(ns.name)}")
+                out.append(table([_peer_row(p) for p in failing], PEER_HEADERS, **PEER_LAYOUT))
+            continue
+        header = f"network {printable(ns.name)}  {', '.join(ns.subnets)}"
         header += f"  [{'+'.join(ns.source) or 'none'}]"
         if ns.internal:
             header += "  internal"
         out.append(header)
-        rows = []
-        for p in ns.peers:
-            open_ports = [_port_text(pr) for pr in p.ports if pr.state == "open"]
-            rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
-            status = p.status if p.running else f"stopped ({p.state})"
-            rows.append(
-                [
-                    p.ip or "-",
-                    "\n".join(p.names) or "(no DNS name)",
-                    p.container or "-",
-                    p.mac or "-",
-                    status,
-                    rtt,
-                    "\n".join(open_ports) or "-",
-                    "\n".join(p.notes),
-                ]
-            )
+        rows = [_peer_row(p) for p in ns.peers]
         if rows:
-            out.append(
-                table(rows, ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"])
-            )
+            out.append(table(rows, PEER_HEADERS, **PEER_LAYOUT))
         else:
             out.append("  (no peers found)")
         for sw in ns.sweeps:
@@ -160,12 +189,14 @@ def render(report: ScanReport) -> str:
                 f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
                 + ("" if sw.complete else f" (stopped at {sw.last_swept})")
             )
-        out += [f"  note: {n}" for n in ns.notes]
+        for note in ns.notes:
+            out += wrap_indented(note, "  note: ", "        ")
         if ns.self_addresses:
             out.append(f"  this host/container: {', '.join(ns.self_addresses)}")
         out.append("")
     c = report.counts()
-    out += [f"note: {n}" for n in report.notes]
+    for note in [] if only_failed else report.notes:
+        out += wrap_indented(note, "note: ", "      ")
     summary = (
         f"{c['networks']} network(s), {c['peers']} peer(s): {c['reachable']} reachable, "
         f"{c['unreachable']} unreachable"

@@ -8,30 +8,40 @@ usage errors.
 from __future__ import annotations
 
 import sys
+import time
 
 from netdiag import report
-from netdiag.args import ArgumentParser
-from netdiag.discovery.whereami import SelfOptions, SelfReport, gather
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.discovery.whereami import DEADLINE, DNS_TIMEOUT, SelfOptions, SelfReport, gather
 
 USAGE_EXIT = 2
 
 
 def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """A header row and its rows, fitted to the terminal (report.table, without a rule)."""
+    from netdiag.report import table
+
     if not rows:
         return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip()
-        for r in rows
-    ]
+    return table(rows[1:], rows[0], indent=indent, rule=False).splitlines()
 
 
 def _pairs(pairs: list[tuple[str, str]], indent: str = "") -> list[str]:
+    """``key  value`` lines; a long value wraps under itself."""
+    from netdiag.report import wrap_indented
+
     width = max(len(k) for k, _ in pairs)
-    return [f"{indent}{k.ljust(width)}  {v}".rstrip() for k, v in pairs]
+    lines: list[str] = []
+    for k, v in pairs:
+        head = f"{indent}{k.ljust(width)}  "
+        lines += [line.rstrip() for line in wrap_indented(v, head, " " * len(head))]
+    return lines
 
 
 def render_text(rep: SelfReport) -> str:
+    """The report for people; names from the Docker API are escaped like any peer's text."""
+    from netdiag.report import printable
+
     c = rep.container
     if c.in_container:
         where = f"in a container, id {c.id} (from {c.source})"
@@ -129,23 +139,35 @@ def render_text(rep: SelfReport) -> str:
         out += _columns(rows) if len(rows) > 1 else ["  (no networks)"]
     for note in rep.notes + rep.snapshot.notes:
         out.append(f"note: {note}")
-    return "\n".join(out)
+    return "\n".join(printable(line) for line in out)
 
 
-def main(argv: list[str]) -> int:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="netdiag self",
+        usage="netdiag self [options]",
         description="Where am I: hostname, container id, interfaces, routes, resolver, Docker.",
+        epilog="self reports and never judges, so it has no -q. "
+        "Exit: 0 the report was printed, 2 usage, 3 internal error.",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(parser, quiet=False)
+    add_timing_options(parser, DNS_TIMEOUT, DEADLINE, per="step (the DNS query, a Docker request)")
     parser.add_argument(
         "--no-dns", action="store_true", help="do not send the one check query to the resolver"
     )
     parser.add_argument("--no-docker", action="store_true", help="do not ask the Docker API")
-    args = parser.parse_args(argv)
-    rep = gather(SelfOptions(dns=not args.no_dns, docker=not args.no_docker))
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    started = time.monotonic()
+    args = build_parser().parse_args(argv)
+    options = SelfOptions(
+        dns=not args.no_dns, docker=not args.no_docker, deadline=args.deadline, timeout=args.timeout
+    )
+    rep = gather(options)
     if args.json:
-        report.print_json(rep.to_dict())
+        report.print_document("self", True, rep.to_dict(), started)
     else:
         sys.stdout.write(render_text(rep) + "\n")
     return 0

@@ -266,28 +266,27 @@ def select_networks(
             )
         return ns
 
+    named = named_networks(options.networks, view, docker_info) if options.networks else None
     if options.subnets:
         networks = []
         for subnet in options.subnets:
-            match = [n for n in docker_nets if subnet in n.ipv4_subnets]
-            ns = from_docker(match[0]) if match else NetworkScan(subnet, [subnet], [])
+            if named is not None:
+                match = network_holding(subnet, named)
+                if match is None:
+                    theirs = ", ".join(s for n in named for s in n.ipv4_subnets) or "none"
+                    raise UsageError(
+                        f"--subnet {subnet} is not in --network {', '.join(options.networks)} "
+                        f"(its subnets: {theirs})"
+                    )
+            else:
+                exact = [n for n in docker_nets if subnet in n.ipv4_subnets]
+                match = exact[0] if exact else None
+            ns = from_docker(match) if match else NetworkScan(subnet, [subnet], [])
             ns.subnets = [subnet]
             networks.append(ns)
         return networks, notes
-    if options.networks:
-        if view is None:
-            raise NetdiagError(
-                f"--network needs the Docker API ({docker_info['note']}); "
-                "name the range with --subnet instead"
-            )
-        found = []
-        for name in options.networks:
-            net = view.network(name)
-            if net is not None and net not in found:
-                found.append(net)
-        if not found:
-            raise NetdiagError(f"no Docker network named {', '.join(sorted(options.networks))}")
-        networks = [from_docker(n) for n in found]
+    if named is not None:
+        networks = [from_docker(n) for n in named]
         if not any(n.self_addresses for n in networks):
             notes.append(
                 "not attached to the network: names are checked with this host's resolver "
@@ -317,6 +316,47 @@ def select_networks(
         "no Docker API and not inside a container: name the range to sweep with --subnet "
         "(netdiag never sweeps a host's own networks by default)"
     )
+
+
+def named_networks(
+    names: tuple[str, ...], view: docker.DockerView | None, docker_info: Mapping[str, Any]
+) -> list[docker.Network]:
+    """The Docker networks --network names (a name or an id prefix). Without the API that is a
+    failure (exit 1); a name no network has is a usage error naming the closest network."""
+    if view is None:
+        raise NetdiagError(
+            f"--network needs the Docker API ({docker_info['note']}); "
+            "name the range with --subnet instead"
+        )
+    found: list[docker.Network] = []
+    for name in names:
+        net = view.network(name)
+        if net is None:
+            import difflib
+
+            known = sorted(n.name for n in view.networks)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise UsageError(
+                f"no Docker network named {name!r}: {hint}(networks: {', '.join(known) or 'none'})"
+            )
+        if net not in found:
+            found.append(net)
+    return found
+
+
+def network_holding(subnet: str, networks: list[docker.Network]) -> docker.Network | None:
+    """The network one of whose IPv4 subnets holds ``subnet`` (equal to it, or inside it)."""
+    wanted = ipaddress.ip_network(subnet, strict=False)
+    for net in networks:
+        for text in net.ipv4_subnets:
+            try:
+                own = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                continue
+            if wanted.version == own.version and wanted.subnet_of(own):  # type: ignore[arg-type]
+                return net
+    return None
 
 
 def sweep_all(

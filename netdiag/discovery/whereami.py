@@ -28,9 +28,12 @@ DOCKER_TIMEOUT = 2.0
 
 @dataclass(frozen=True)
 class SelfOptions:
+    """``timeout`` bounds the DNS query and each Docker request, ``deadline`` the whole."""
+
     dns: bool = True
     docker: bool = True
     deadline: float = DEADLINE
+    timeout: float = DNS_TIMEOUT
 
 
 @dataclass
@@ -129,7 +132,11 @@ def _own_ipv4(snap: local.Snapshot) -> str | None:
 
 
 def dns_check(
-    conf: resolvconf.ResolvConf, snap: local.Snapshot, hostname: str, deadline: Deadline
+    conf: resolvconf.ResolvConf,
+    snap: local.Snapshot,
+    hostname: str,
+    deadline: Deadline,
+    timeout: float = DNS_TIMEOUT,
 ) -> DnsCheck:
     """Ask the first nameserver, once, for our own PTR (or our hostname) when it is local."""
     addr, port = conf.nameservers[0]
@@ -154,7 +161,7 @@ def dns_check(
     else:
         qname, rdtype = hostname.rstrip(".") + ".", "A"
     check = DnsCheck(True, query=f"{rdtype} {qname}", server=server)
-    wait = min(DNS_TIMEOUT, conf.timeout)
+    wait = min(timeout, conf.timeout)
     once = dataclasses.replace(conf, nameservers=[(addr, port)], attempts=1, timeout=wait)
     start = time.monotonic()
     reply, _ = ask(qname, rdtype, once, min(deadline.end, start + wait))
@@ -223,11 +230,11 @@ def gather(options: SelfOptions, environ: Mapping[str, str] | None = None) -> Se
     elif not options.dns:
         check = DnsCheck(False, detail="skipped: --no-dns")
     else:
-        check = dns_check(conf, snap, evidence.hostname, deadline)
+        check = dns_check(conf, snap, evidence.hostname, deadline, options.timeout)
     section = None
     view: docker.DockerView | docker.Unavailable | None = None
     if options.docker:
-        wait = max(0.1, deadline.timeout(DOCKER_TIMEOUT))
+        wait = max(0.1, deadline.timeout(options.timeout))
         view = docker.load(environ, timeout=wait, deadline=deadline.end)
     identity = docker.identify_self(view, evidence)
     if view is not None:
