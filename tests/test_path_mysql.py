@@ -9,7 +9,6 @@ namespace of its own whose hosts file names the client address (no lookup leaves
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.schemas import netdiag_json
 from tests.support.servers import MARIADB_SETUP, TODO_PASSWORD, have, start_mariadb
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
@@ -66,7 +66,7 @@ def path(ns: str, net_raw: bool) -> dict:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert "Traceback" not in out.stderr and out.stdout, out.stderr
-    return json.loads(out.stdout)
+    return netdiag_json(out.stdout, "path")
 
 
 def host_cache(server) -> tuple[int, int]:

@@ -19,7 +19,8 @@ from netdiag.errors import UsageError
 from netdiag.path import mtu, wire
 from netdiag.path.hops import summarize, tcp_state
 from netdiag.path.probers import Answer, Sent, classify_error
-from tests.conftest import run_netdiag
+from tests.conftest import run_netdiag, usage_error
+from tests.support.schemas import netdiag_json
 
 inet = pytest.importorskip("scapy.layers.inet")
 IP, ICMP, UDP, TCP = inet.IP, inet.ICMP, inet.UDP, inet.TCP
@@ -265,7 +266,7 @@ def test_bad_path_targets(text: str) -> None:
 def test_usage_errors_exit_2(args: list[str]) -> None:
     r = run_netdiag("path", *args)
     assert r.returncode == 2, r
-    assert r.stdout == "" and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert r.stdout == "" and usage_error(r.stderr, "path")
 
 
 def test_unknown_name_exits_1_with_one_line() -> None:
@@ -276,20 +277,30 @@ def test_unknown_name_exits_1_with_one_line() -> None:
         assert r.returncode == 1
         assert r.stderr.count("\n") == 1 and "NXDOMAIN" in r.stderr
         r = run_netdiag("path", "nosuch.test", "--json", env={"NETDIAG_RESOLVER": server})
-    import json
-
-    doc = json.loads(r.stdout)
-    assert r.returncode == 1 and doc["ok"] is False and doc["error"].startswith("dns_failed")
+    doc = netdiag_json(r.stdout, "path")
+    assert r.returncode == 1 and doc["ok"] is False
+    assert (doc["ended"], doc["address"], doc["hops"]) == ("dns_failed", None, [])
+    assert "NXDOMAIN" in doc["ended_detail"]
 
 
 def test_loopback_is_one_hop_at_full_size() -> None:
     """Loopback only: one hop, the path MTU is the largest IPv4 packet (lo's MTU is 65536)."""
-    import json
-
     r = run_netdiag("path", "127.0.0.1", "--no-dns", "--json", timeout=60)
-    doc = json.loads(r.stdout)
+    doc = netdiag_json(r.stdout, "path")
     assert r.returncode == 0 and doc["ok"] is True, r.stderr
     assert doc["command"] == "path" and doc["schema"] == "netdiag.path/1"
     assert [h["address"] for h in doc["hops"]] == ["127.0.0.1"] and doc["hops"][0]["target"]
     m = doc["mtu"]
     assert (m["status"], m["pmtu"], m["interface"], m["probes"]) == ("ok", 65535, "lo", 1)
+
+
+def test_help_has_exit_codes_and_seconds() -> None:
+    out = run_netdiag("path", "-h")
+    assert out.returncode == 0 and "Exit:" in out.stdout
+    assert "3 internal error" in " ".join(out.stdout.split()) and "TIMEOUT" not in out.stdout
+    assert all(len(line) <= 100 for line in out.stdout.splitlines())
+
+
+def test_quiet_prints_nothing_when_all_is_well() -> None:
+    r = run_netdiag("path", "127.0.0.1", "--no-dns", "-q", timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")

@@ -8,14 +8,14 @@ See docs/path.md.
 from __future__ import annotations
 
 import argparse
-import textwrap
+import sys
 import time
 from typing import TYPE_CHECKING
 
-from netdiag.args import ArgumentParser, add_timing_options
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
-from netdiag.report import diag, print_document
+from netdiag.report import print_document, printable
 
 if TYPE_CHECKING:
     from netdiag.path.trace import PathReport
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 USAGE_EXIT = 2
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_DEADLINE = 20.0
-WIDTH = 100
 PROTO_NAMES = {"icmp": "ICMP echo", "udp": "UDP", "tcp": "TCP SYN"}
 
 
@@ -43,9 +42,12 @@ def _int_range(low: int, high: int):
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag path",
+        usage="netdiag path [options] TARGET",
         description="Hops (address, PTR name, RTT, loss), path MTU and MTU black holes.",
         epilog="With CAP_NET_RAW probes are raw packets; without it, UDP and ICMP ping sockets "
-        "(as tracepath) and TCP connect(): the output says which, and what that gave up.",
+        "(as tracepath) and TCP connect(): the output says which, and what that gave up. "
+        "Exit: 0 reached and no MTU black hole, 1 not reached or a black hole, 2 usage, "
+        "3 internal error.",
     )
     p.add_argument("target", metavar="TARGET", help="name, address or URL (mysql://db: TCP 3306)")
     p.add_argument(
@@ -56,6 +58,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--port",
         type=_int_range(1, 65535),
+        metavar="N",
         help="TCP: the service port (default: the URL's, else 80); UDP: the first port (33434)",
     )
     p.add_argument("--max-hops", type=_int_range(1, 255), default=30, metavar="N")
@@ -63,7 +66,7 @@ def build_parser() -> ArgumentParser:
         "--probes", type=_int_range(1, 20), default=3, metavar="N", help="probes per hop (3)"
     )
     p.add_argument("--no-dns", action="store_true", help="no PTR lookups for the hops")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_output_options(p)
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="probe's answer")
     return p
 
@@ -101,10 +104,11 @@ def main(argv: list[str]) -> int:
         found = resolve(host, timeout=deadline.timeout(5.0), families=("A",))
     except LookupFailure as fail:
         if args.json:
-            payload = {"target": args.target, "host": host, "error": f"dns_failed: {fail.detail}"}
-            print_document("path", False, payload, started)
+            from netdiag.path.trace import unresolved
+
+            print_document("path", False, unresolved(args.target, host, proto, port, fail), started)
         else:
-            diag(f"netdiag path: {fail.detail}")
+            print(f"netdiag path: {printable(fail.detail)}", file=sys.stderr)
         return 1
     from netdiag.path.trace import PathOptions, trace
 
@@ -120,39 +124,39 @@ def main(argv: list[str]) -> int:
     report = trace(host, found.addresses[0], options, deadline, args.target)
     if args.json:
         print_document("path", report.ok, report.to_dict(), started)
-    else:
-        print(render(report, time.monotonic() - started))
+    elif not args.quiet:
+        sys.stdout.write(render(report, time.monotonic() - started) + "\n")
+    elif not report.ok:
+        sys.stdout.write(render_failure(report) + "\n")
     return 0 if report.ok else 1
 
 
-def render(report: PathReport, elapsed: float) -> str:
-    """The text form: a header, one line per hop, then the verdicts and notes."""
+def render(report: PathReport, elapsed: float, width: int | None = None) -> str:
+    """The text form: a header, the hop table, then the findings and notes, fitted to ``width``
+    (default: the terminal). Names and details a peer sent are escaped."""
     from netdiag.path.trace import verdicts
+    from netdiag.report import table, terminal_width
 
+    width = terminal_width() if width is None else width
     h = report.hops
     port = f" port {report.port}" if report.proto != "icmp" and report.port else ""
     name = f"{report.host} ({report.address})" if report.host != report.address else report.address
-    lines = [
+    lines = _para(
         f"path to {name}: {PROTO_NAMES[report.proto]}{port}, {report.probes} probe(s) per hop, "
-        f"{report.privilege.method} sockets"
-    ]
-    width = max([len(hop.address or "*") for hop in h.hops] + [7])
-    nwidth = max([len(hop.names[0]) for hop in h.hops if hop.names] + [4])
-    nwidth = min(nwidth, 36)
+        f"{report.privilege.method} sockets",
+        width,
+    )
     if h.hops:
-        lines.append(
-            f"{'HOP':>3}  {'ADDRESS':<{width}}  {'NAME':<{nwidth}}  {'LOSS':>5}  "
-            f"{'MIN':>8}  {'AVG':>8}  {'MAX':>8}"
-        )
-    for hop in h.hops:
-        rtt = hop.rtt()
-        cells = ["", "", ""] if rtt is None else [f"{v:.3f}" for v in rtt]
-        nm = (hop.names[0] if hop.names else "")[:nwidth]
-        lines.append(
-            f"{hop.ttl:>3}  {hop.address or '*':<{width}}  {nm:<{nwidth}}  "
-            f"{hop.loss * 100:>4.0f}%  {cells[0]:>8}  {cells[1]:>8}  {cells[2]:>8}"
-            + (" ms" if rtt else "")
-        )
+        rows = []
+        for hop in h.hops:
+            rtt = hop.rtt()
+            cells = ["", "", ""] if rtt is None else [f"{v:.3f}" for v in rtt]
+            rows.append(
+                [hop.ttl, hop.address or "*", hop.names[0] if hop.names else "",
+                 f"{hop.loss * 100:.0f}%", *cells]
+            )  # fmt: skip
+        headers = ["HOP", "ADDRESS", "NAME", "LOSS", "MIN ms", "AVG ms", "MAX ms"]
+        lines.append(table(rows, headers, width, rule=False, narrow=(2,)))
     said = list(verdicts(report))
     m = report.mtu
     counts = f"probes: {h.probes_sent} for the hops"
@@ -166,6 +170,24 @@ def render(report: PathReport, elapsed: float) -> str:
     said += [f"note: {n}" for n in report.notes]
     if m is not None and m.pmtu is not None:
         said += [f"note: {n}" for n in m.notes]
-    for line in said:  # long findings wrap at 100 columns, continuation lines indented
-        lines += textwrap.wrap(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+    for line in said:
+        lines += _para(line, width)
     return "\n".join(lines)
+
+
+def render_failure(report: PathReport, width: int | None = None) -> str:
+    """``-q``: only the findings that make the exit code 1 (not reached; a black hole and its
+    fix; a filtered TCP port)."""
+    from netdiag.path.trace import failures
+    from netdiag.report import terminal_width
+
+    width = terminal_width() if width is None else width
+    return "\n".join(line for text in failures(report) for line in _para(text, width))
+
+
+def _para(text: str, width: int) -> list[str]:
+    """One finding, escaped and wrapped to ``width``; continuation lines indented by 4."""
+    from netdiag.report import printable, wrap
+
+    first, *rest = wrap(printable(text), max(20, width - 4))
+    return [first, *("    " + line for line in rest)]

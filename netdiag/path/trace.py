@@ -323,6 +323,39 @@ def verdicts(report: PathReport) -> list[str]:
     return lines
 
 
+def failures(report: PathReport) -> list[str]:
+    """The findings behind exit code 1: not reached (and a filtered port), a black hole and
+    its fix; [] when the report is ok."""
+    if report.ok:
+        return []
+    said = verdicts(report)
+    out = [v for v in said if v.startswith(("not reached", "MTU black hole", "fix:"))]
+    out += [v for v in said if report.proto == "tcp" and v.endswith("/tcp filtered")]
+    return out
+
+
+def unresolved(target: str, host: str, proto: str, port: int | None, fail: Any) -> dict[str, Any]:
+    """The JSON payload when TARGET's name did not resolve: nothing traced, the same keys."""
+    detail = getattr(fail, "detail", str(fail))
+    return {
+        "target": target,
+        "host": host,
+        "address": None,
+        "proto": proto,
+        "port": port if proto != "icmp" else None,
+        "privilege": None,
+        "reached": False,
+        "ended": "dns_failed",
+        "ended_detail": detail,
+        "tcp_state": None,
+        "hops": [],
+        "hop_probes": 0,
+        "mtu": None,
+        "verdicts": [f"not reached: {detail}"],
+        "notes": [],
+    }
+
+
 def _hop_text(report: PathReport, ttl: int | None, address: str | None) -> str | None:
     if ttl is None and address is None:
         return None

@@ -8,13 +8,13 @@ capabilities sends raw packets.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.docker_engine import docker, ensure_busybox_image, ensure_dockerd
+from tests.support.schemas import netdiag_json
 from tests.support.tutorial import NETDIAG_IMAGE, build_images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.docker]
@@ -54,7 +54,7 @@ def path(net: str, user: str, *args: str) -> tuple[int, dict]:
     finally:
         docker("rm", "-f", name, check=False)
     assert "Traceback" not in r.stderr, r.stderr
-    return r.returncode, json.loads(r.stdout)
+    return r.returncode, netdiag_json(r.stdout, "path")
 
 
 @pytest.mark.parametrize("user", list(USERS))
