@@ -1,6 +1,6 @@
 """Replay the seed tutorial on a real dockerd with the real netdiag image.
 
-Each step runs ``docker run --rm --network todo-app netdiag:dev ...`` exactly as a user would.
+Each step runs ``docker run --rm --network todo-app netdiag ...`` exactly as a user would.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.support.docker_engine import docker, unique
 
 REPO = Path(__file__).resolve().parents[2]
-NETDIAG_IMAGE = os.environ.get("NETDIAG_IMAGE", "netdiag:dev")
+NETDIAG_IMAGE = os.environ.get("NETDIAG_IMAGE", "netdiag:latest")
 MARIADB_IMAGE = "netdiag-mariadb:dev"
 DB_PASSWORD = "e2e-Secret-7f3c91"  # searched for in every output
 # Like the official mysql image's MYSQL_DATABASE/MYSQL_USER: a database and a user for any host,
@@ -30,7 +30,7 @@ MARIADB_CMD = (
 
 
 def build_images() -> None:
-    """Build (or reuse) netdiag:dev and netdiag-mariadb:dev with the repository's script."""
+    """Build (or reuse) netdiag:latest and netdiag-mariadb:dev with the repository's script."""
     subprocess.run(["bash", str(REPO / "scripts/build-images")], check=True, timeout=1200)
 
 
@@ -90,7 +90,7 @@ class TodoApp:
         docker_args: tuple[str, ...] = (),
         timeout: float = 120,
     ) -> subprocess.CompletedProcess:
-        """``docker run --rm --network todo-app netdiag:dev ARGS`` as a user types it."""
+        """``docker run --rm --network todo-app netdiag ARGS`` as a user types it."""
         name = unique("netdiag")
         self.containers.append(name)
         cmd = ["run", "--rm", "--name", name, "--network", network or self.network]
