@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from typing import Any
 
 from netdiag import __version__
 from netdiag.errors import NetdiagError, UsageError
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     usage_exit = getattr(module, "USAGE_EXIT", 2)
     failure_exit = getattr(module, "FAILURE_EXIT", 1)
     internal_exit = getattr(module, "INTERNAL_EXIT", 3)
+    previous = _exit_on_interrupt(name, getattr(module, "INTERRUPT_EXIT", 130))
     try:
         return module.main(rest)
     except UsageError as exc:
@@ -82,3 +85,30 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return internal_exit
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _exit_on_interrupt(name: str, code: int) -> Any:
+    """Make Ctrl-C end the command at once with ``code``, whatever is in flight.
+
+    A KeyboardInterrupt would first wait for the worker threads of every pool to finish their
+    attempts (up to --timeout each); ending the process closes their sockets instead. Returns
+    the previous handler (None when not on the main thread, where signals cannot be set).
+    """
+
+    def interrupted(signum: int, frame: object) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):  # interrupted mid-write: the rest is moot
+            sys.stdout.flush()
+        try:
+            os.write(2, f"netdiag {name}: interrupted\n".encode())
+        finally:
+            os._exit(code)
+
+    try:
+        return signal.signal(signal.SIGINT, interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        return None

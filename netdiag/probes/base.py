@@ -143,21 +143,31 @@ def recv_some(sock: socket.socket, limit: int, deadline: float, step: str) -> by
 
 
 class Watchdog:
-    """Shut ``sock`` down at the monotonic ``deadline`` so code that sets per-read timeouts
-    (a driver, http.client) cannot outlive it; ``fired`` tells whether it did."""
+    """Shut the connection of ``sock`` down at the monotonic ``deadline`` so code that sets
+    per-read timeouts (a driver, http.client, a TLS layer) cannot outlive it; ``fired`` tells
+    whether it did.
+
+    It holds a duplicate of the socket's descriptor: ``ssl.wrap_socket`` detaches the socket
+    object it is given, and a shutdown on either descriptor ends reads on both, handshake
+    included.
+    """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         import threading
 
-        self.sock = sock
         self.fired = False
+        self._dup: socket.socket | None = sock.dup()
+        self._lock = threading.Lock()
         self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
         self._timer.daemon = True
 
     def _fire(self) -> None:
-        self.fired = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            if self._dup is None:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):
+                self._dup.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Watchdog:
         self._timer.start()
@@ -165,3 +175,7 @@ class Watchdog:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+        with self._lock:
+            if self._dup is not None:
+                self._dup.close()
+                self._dup = None

@@ -90,15 +90,10 @@ class HTTPProbe(Probe):
                     ctx.verify_mode = ssl.CERT_NONE
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
                 try:
-                    sock = ctx.wrap_socket(sock, server_hostname=host)
-                except ssl.SSLCertVerificationError as exc:
-                    raise ProbeFailure(
-                        Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
-                    ) from None
-                except ssl.SSLError as exc:
-                    raise ProbeFailure(
-                        Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
-                    ) from None
+                    # a cut connection must raise, never read as a short answer
+                    sock = ctx.wrap_socket(sock, server_hostname=host, suppress_ragged_eofs=False)
+                except OSError as exc:
+                    raise self._tls_failure(exc, watchdog.fired) from None
             step = "request"
             conn = (
                 http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
@@ -115,6 +110,8 @@ class HTTPProbe(Probe):
             resp = conn.getresponse()
             response_ms = (time.monotonic() - start) * 1000
             body = resp.read(MAX_BODY)
+            if watchdog.fired:  # cut short: what was read is not the answer
+                raise TimeoutError
             facts = {
                 "response_ms": round(response_ms, 3),
                 "body_bytes_read": len(body),
@@ -134,6 +131,21 @@ class HTTPProbe(Probe):
         finally:
             watchdog.__exit__()
             sock.close()
+
+    @staticmethod
+    def _tls_failure(exc: OSError, cut: bool) -> ProbeFailure | OSError:
+        """What a failed TLS handshake means; ``cut`` when the watchdog ended it."""
+        if cut:
+            return ProbeFailure(Status.TIMEOUT, "tls", "TLS handshake not finished in time")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ProbeFailure(
+                Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
+            )
+        if isinstance(exc, ssl.SSLError):
+            return ProbeFailure(
+                Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
+            )
+        return exc  # a socket error or a timeout: classified with the others below
 
     @staticmethod
     def _classify(exc: Exception, step: str) -> ProbeFailure:

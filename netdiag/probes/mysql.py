@@ -257,6 +257,8 @@ class MySQLProbe(Probe):
                     cur.fetchall()
             step = "quit"
             conn.close()  # COM_QUIT: a clean end, never counted as a connection error
+            if watchdog.fired:  # cut short at the deadline: no verdict, whatever was read
+                raise OSError("cut at the deadline")
         except ProbeFailure:
             raise
         except (pymysql.err.MySQLError, OSError) as exc:

@@ -84,12 +84,15 @@ def ssh_banner(conn: socket.socket, stop: threading.Event) -> None:
 
 
 @contextlib.contextmanager
-def hostile_peer(behaviour: Behaviour, host: str = "127.0.0.1") -> Iterator[Peer]:
-    """Serve ``behaviour`` on an ephemeral port of ``host`` until the context exits."""
+def hostile_peer(behaviour: Behaviour, host: str = "127.0.0.1", port: int = 0) -> Iterator[Peer]:
+    """Serve ``behaviour`` on ``port`` (default ephemeral) of ``host`` until the context exits.
+
+    The listener lives in the network namespace of the thread that enters the context.
+    """
     stop = threading.Event()
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, 0))
+    listener.bind((host, port))
     listener.listen(16)
     listener.settimeout(0.2)
     peer = Peer(host, listener.getsockname()[1])
@@ -123,3 +126,105 @@ def hostile_peer(behaviour: Behaviour, host: str = "127.0.0.1") -> Iterator[Peer
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+# --- TLS: a peer whose every byte after the TCP handshake drips -----------------------------
+
+
+def self_signed_cert(directory: str, ips: tuple[str, ...] = ("127.0.0.1",)) -> tuple[str, str]:
+    """A throw-away certificate for ``ips`` and localhost (openssl): (cert path, key path).
+
+    Point ``SSL_CERT_FILE`` at the certificate to make a client trust it.
+    """
+    import subprocess
+
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    names = ",".join([*(f"IP:{ip}" for ip in ips), "DNS:localhost"])
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", f"subjectAltName={names}",
+         "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def http_answer(size: int = 367) -> bytes:
+    """A complete HTTP/1.1 200 answer of exactly ``size`` bytes."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    for body_len in range(size):
+        answer = head + b"Content-Length: %d\r\n\r\n" % body_len + b"x" * body_len
+        if len(answer) == size:
+            return answer
+    raise ValueError(f"no {size}-byte answer")
+
+
+def tls_drip(
+    cert: str,
+    key: str,
+    handshake_interval: float = 0.0,
+    answer_interval: float = 0.2,
+    answer: bytes | None = None,
+) -> Behaviour:
+    """A TLS server that drips: its handshake bytes one every ``handshake_interval`` seconds (0:
+    at once), then an HTTP answer (367 bytes by default) one byte per TLS record every
+    ``answer_interval`` seconds. Each record is a complete read, so a client with a per-read
+    timeout never times out on it: 367 bytes take 73 s."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    reply = http_answer() if answer is None else answer
+
+    def behaviour(conn: socket.socket, stop: threading.Event) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
+        conn.settimeout(0.1)
+
+        def send(interval: float) -> bool:
+            data = outgoing.read()
+            if not interval:
+                conn.sendall(data)
+                return True
+            for i in range(len(data)):
+                if stop.wait(interval):
+                    return False
+                conn.sendall(data[i : i + 1])
+            return True
+
+        def receive() -> bool:
+            while not stop.is_set():
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    return False
+                incoming.write(chunk)
+                return True
+            return False
+
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                if not (send(handshake_interval) and receive()):
+                    return
+        if not send(handshake_interval):
+            return
+        request = b""
+        while b"\r\n\r\n" not in request:
+            try:
+                request += tls.read(4096)
+            except ssl.SSLWantReadError:
+                if not receive():
+                    return
+        for i in range(len(reply)):  # one TLS record per byte: each one a complete read
+            tls.write(reply[i : i + 1])
+            send(0)
+            if stop.wait(answer_interval):
+                return
+        stop.wait(30)
+
+    return behaviour
