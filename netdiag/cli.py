@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return module.main(rest)
     except UsageError as exc:
-        print(f"netdiag {name}: error: {exc}", file=sys.stderr)
+        print(f"netdiag {name}: error: {_shown(exc)}", file=sys.stderr)
         return usage_exit
     except NetdiagError as exc:
-        print(f"netdiag {name}: {exc}", file=sys.stderr)
+        print(f"netdiag {name}: {_shown(exc)}", file=sys.stderr)
         return failure_exit
     except KeyboardInterrupt:
         print(f"netdiag {name}: interrupted", file=sys.stderr)
@@ -81,13 +81,20 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(
             f"netdiag {name}: internal error (a bug in netdiag; NETDIAG_DEBUG=1 shows where): "
-            f"{type(exc).__name__}: {exc}",
+            f"{type(exc).__name__}: {_shown(exc)}",
             file=sys.stderr,
         )
         return internal_exit
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+def _shown(exc: BaseException) -> str:
+    """An error message as printed: a URL's password in it (quoted input) becomes ``***``."""
+    from netdiag.targets import redact_userinfo
+
+    return redact_userinfo(str(exc))
 
 
 def _exit_on_interrupt(name: str, code: int) -> Any:

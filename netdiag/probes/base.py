@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import socket
 import time
 from abc import ABC, abstractmethod
@@ -73,7 +74,9 @@ def connect(address: str, port: int, timeout: float, source: str | None = None) 
     sock.settimeout(max(timeout, 0.001))
     try:
         if source:
-            sock.bind((source, 0))
+            # an address only: a name here would go to the machine's resolver (settings
+            # resolves --source first, by netdiag's rules)
+            sock.bind((str(ipaddress.ip_address(source)), 0))
         sock.connect((address, port))
     except TimeoutError:
         sock.close()
@@ -83,6 +86,11 @@ def connect(address: str, port: int, timeout: float, source: str | None = None) 
     except ConnectionRefusedError:
         sock.close()
         raise ProbeFailure(Status.REFUSED, "connect", "connection refused") from None
+    except ValueError:
+        sock.close()
+        raise ProbeFailure(
+            Status.ERROR, "connect", f"source {source!r} is not an address"
+        ) from None
     except OSError as exc:
         sock.close()
         if exc.errno in UNREACHABLE_ERRNOS:

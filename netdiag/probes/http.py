@@ -7,7 +7,6 @@ of a body are read.
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 import time
 from typing import Any
@@ -22,6 +21,52 @@ __all__ = ["HTTPProbe", "HTTPSProbe", "HTTPSettings", "parse_expected"]
 
 MAX_BODY = 64 * 1024
 MAX_REDIRECTS = 5
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _next_hop(
+    scheme: str, host: str, port: int, path: str, location: str, facts: dict[str, Any]
+) -> tuple[str, str, int, str, bool]:
+    """Where a redirect's ``Location`` leads: (scheme, host, port, path, another origin?)."""
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        nxt = urlsplit(urljoin(f"{scheme}://{shown}:{port}{path}", location))
+        new_port = nxt.port
+    except ValueError as exc:  # a port of 99999, "[::1" ...: the server's mistake
+        raise ProbeFailure(
+            Status.PROTOCOL_MISMATCH,
+            "redirect",
+            f"bad redirect Location {location[:100]!r}: {exc}",
+            facts,
+        ) from None
+    new_scheme = nxt.scheme.lower() or scheme
+    if new_scheme not in ("http", "https"):
+        raise ProbeFailure(
+            Status.ERROR,
+            "redirect",
+            f"redirect to a {new_scheme}: URL, not followed ({location[:100]!r})",
+            facts,
+        )
+    new_host = nxt.hostname or host
+    new_port = new_port or _default_port(new_scheme)
+    new_path = (nxt.path or "/") + (f"?{nxt.query}" if nxt.query else "")
+    moved = new_host != host or new_port != port
+    return new_scheme, new_host, new_port, new_path, moved
+
+
+def _resolve(host: str, deadline: float, facts: dict[str, Any]) -> str:
+    """The first address of a redirect's host, looked up like any target's."""
+    from netdiag.dns.lookup import LookupFailure, resolve
+
+    try:
+        return resolve(host, timeout=max(0.001, deadline - time.monotonic())).addresses[0]
+    except LookupFailure as fail:
+        raise ProbeFailure(
+            Status.DNS_FAILED, "redirect", f"redirect to {host}: {fail.detail}", facts
+        ) from None
 
 
 class HTTPProbe(Probe):
@@ -46,20 +91,10 @@ class HTTPProbe(Probe):
                 facts["location"] = location
             if not (300 <= code < 400 and location and settings.follow_redirects):
                 break
-            nxt = urlsplit(urljoin(f"{scheme}://{host}:{port}{path}", location))
             facts["redirects"].append(location)
-            if nxt.hostname != host or (nxt.port or (443 if nxt.scheme == "https" else 80)) != port:
-                # a different origin: resolve it the plain way (the probe addresses only ours)
-                host = nxt.hostname or host
-                port = nxt.port or (443 if nxt.scheme == "https" else 80)
-                try:
-                    address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
-                except OSError as exc:
-                    raise ProbeFailure(
-                        Status.DNS_FAILED, "redirect", f"redirect to {host}: {exc}", facts
-                    ) from None
-            scheme = nxt.scheme or scheme
-            path = (nxt.path or "/") + (f"?{nxt.query}" if nxt.query else "")
+            scheme, host, port, path, moved = _next_hop(scheme, host, port, path, location, facts)
+            if moved:  # another origin: resolved as every target is (the resolver's rules)
+                address = _resolve(host, deadline, facts)
         else:
             raise ProbeFailure(
                 Status.ERROR, "redirect", f"more than {MAX_REDIRECTS} redirects", facts
@@ -149,7 +184,15 @@ class HTTPProbe(Probe):
 
     @staticmethod
     def _classify(exc: Exception, step: str) -> ProbeFailure:
-        if isinstance(exc, http.client.BadStatusLine | http.client.LineTooLong):
+        if isinstance(exc, http.client.LineTooLong):
+            # its text is http.client's own ("got more than 65536 bytes ..."), not the peer's
+            return ProbeFailure(
+                Status.PROTOCOL_MISMATCH,
+                step,
+                f"not HTTP: the peer sent a line longer than {http.client._MAXLINE} bytes "
+                f"where a {'status line' if 'status' in str(exc) else 'header line'} belongs",
+            )
+        if isinstance(exc, http.client.BadStatusLine):
             seen = str(exc)[:80].encode("latin-1", errors="replace")
             return ProbeFailure(
                 Status.PROTOCOL_MISMATCH,

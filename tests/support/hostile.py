@@ -381,3 +381,21 @@ def auth_switch_loop(conn: socket.socket, stop: threading.Event) -> None:
         if got is None:
             return
         seq = got[0] + 1
+
+
+# --- HTTP and plain TCP odds and ends ---------------------------------------------------------
+
+
+def long_header_line(conn: socket.socket, stop: threading.Event) -> None:
+    """A status line, then a header line of 70,000 bytes (http.client allows 65,536)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
+    stop.wait(5)
+
+
+def record_peer(seen: list[tuple[str, int]]) -> Behaviour:
+    """Accept, note the client's address and port in ``seen``, close."""
+
+    def behaviour(conn: socket.socket, stop: threading.Event) -> None:
+        seen.append(conn.getpeername()[:2])
+
+    return behaviour
