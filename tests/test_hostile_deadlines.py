@@ -44,9 +44,9 @@ def timed(args: list[str], env: dict[str, str], prefix: tuple[str, ...] = ()) ->
     return out, time.monotonic() - start
 
 
-def startup(command: str, env: dict[str, str], prefix: tuple[str, ...] = ()) -> float:
-    """What the command costs around its work here: start, a refused connect, exit."""
-    _, took = timed([command, f"tcp://127.0.0.1:{closed_port()}"], env, prefix)
+def startup(env: dict[str, str], prefix: tuple[str, ...] = ()) -> float:
+    """What a command costs around its work here and now: start, a refused connect, exit."""
+    _, took = timed(["probe", f"tcp://127.0.0.1:{closed_port()}"], env, prefix)
     return took
 
 
@@ -71,7 +71,7 @@ COMMANDS = [
 @pytest.mark.parametrize(("args", "bound", "code"), COMMANDS, ids=lambda c: str(c))
 def test_tls_drip_ends_by_the_deadline(cert, handshake, args, bound, code) -> None:
     env = {"SSL_CERT_FILE": cert[0]}  # the peer's certificate is trusted: TLS gets through
-    base = startup(args[0], env)
+    base = startup(env)
     with drip_peer(cert, handshake) as peer:
         out, took = timed([*args, f"https://127.0.0.1:{peer.port}/"], env)
     assert out.returncode == code, out
@@ -117,7 +117,7 @@ def test_scan_deadline_holds_through_tls(tmp_path) -> None:
         try:
             prefix = tuple(lab.exec_args())
             env = {"SSL_CERT_FILE": cert[0]}
-            base = startup("probe", env, prefix)
+            base = startup(env, prefix)
             args = ["scan", "--subnet", lab.subnet, "--ports", "443", "--no-docker", "--json"]
             out, took = timed([*args, "--timeout", "20", "--deadline", "4"], env, prefix)
         finally:
