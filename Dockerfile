@@ -22,7 +22,7 @@ RUN set -eu; \
     scapy=$(/opt/netdiag/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/scapy; \
     rm -rf "$scapy/contrib" "$scapy/tools" "$scapy/modules" "$scapy/asn1" "$scapy/cbor"; \
     find "$scapy/layers" -mindepth 1 -maxdepth 1 ! -name __init__.py ! -name l2.py -exec rm -rf {} + ; \
-    /opt/netdiag/bin/python -c 'import netdiag.discovery.sweep as s; s.arp_request_template("02:00:00:00:00:01", "10.0.0.1")'; \
+    /opt/netdiag/bin/python -c 'import netdiag.discovery.arp as s; s.arp_request_template("02:00:00:00:00:01", "10.0.0.1")'; \
     find /opt/netdiag -name '__pycache__' -prune -exec rm -rf {} + ; \
     /opt/netdiag/bin/python -m compileall -q -j 0 /opt/netdiag >/dev/null
 

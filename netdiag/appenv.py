@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from netdiag.records import record
 from netdiag.secrets import read_secret_file
 
 VARIABLES = {
@@ -21,7 +21,7 @@ VARIABLES = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EnvValue:
     """One setting: its value (None when unset) and the variable it came from."""
 

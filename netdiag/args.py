@@ -1,6 +1,13 @@
-"""argparse that reports usage errors as UsageError instead of exiting with 2.
+"""The one flag contract, shared by every command's parser (docs/reference.md#options).
 
-Commands differ in their usage exit code (check never exits 2), so the CLI decides it.
+- ``--timeout S`` bounds one attempt (a connect, a query, a login); ``--deadline S`` bounds the
+  whole command. ``wait`` alone keeps ``--timeout`` as its total, as wait-for-it and wait4x do,
+  and takes ``--deadline`` as its synonym (``--attempt-timeout`` is its per-attempt bound).
+- ``-q``/``--quiet``: only what failed is printed (nothing when all is well) and no progress
+  lines; errors still go to stderr and the exit code is unchanged. ``--json`` wins over it.
+- ``--json``: one document on stdout, described by docs/schemas/<command>.json.
+- A usage error raises UsageError carrying the command's usage line; the CLI prints that line,
+  then the reason, and exits with the command's usage code (check never exits 2).
 """
 
 from __future__ import annotations
@@ -13,10 +20,18 @@ from netdiag.errors import UsageError
 if TYPE_CHECKING:
     from netdiag.probes.settings import ProbeFlags
 
+QUIET_HELP = "print only what failed (nothing when all is well), no progress lines"
+
 
 class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError (with the usage line) instead of exiting with 2."""
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+        raise UsageError(message, usage=self.usage_line())
+
+    def usage_line(self) -> str:
+        """``usage: netdiag CMD ...`` on one line, for the top of a usage error."""
+        return " ".join(self.format_usage().split())
 
 
 # Longest time any option may name: beyond it timers and sleeps overflow (1e308 did).
@@ -94,3 +109,21 @@ def probe_flags(args: argparse.Namespace) -> ProbeFlags:
         insecure=getattr(args, "insecure", False),
         follow_redirects=getattr(args, "follow_redirects", False),
     )
+
+
+def add_output_options(parser: argparse.ArgumentParser, quiet: bool = True) -> None:
+    """``--json`` and (for commands that judge something) ``-q``/``--quiet``, with one meaning."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document on stdout (described by docs/schemas/COMMAND.json)",
+    )
+    if quiet:
+        parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+
+
+def usage_of(module: object) -> str | None:
+    """The usage line of a command module's parser (``build_parser()``), if it has one."""
+    build = getattr(module, "build_parser", None)
+    parser = build() if callable(build) else None
+    return parser.usage_line() if isinstance(parser, ArgumentParser) else None

@@ -36,7 +36,12 @@ def _help() -> str:
     width = max(len(n) for n in COMMANDS)
     lines = [USAGE, "", "commands:"]
     lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
-    lines += ["", "Docs: docs/ in the source tree. Exit codes are listed per command there."]
+    lines += [
+        "",
+        "netdiag COMMAND -h shows a command's options and exit codes. The full reference,",
+        "every JSON key and the JSON Schemas: docs/reference.md and docs/schemas/ in",
+        "netdiag's source repository.",
+    ]
     return "\n".join(lines)
 
 
@@ -64,10 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return module.main(rest)
     except UsageError as exc:
-        print(f"netdiag {name}: error: {_shown(exc)}", file=sys.stderr)
+        from netdiag.args import usage_of
+        from netdiag.report import printable
+
+        usage = exc.usage or usage_of(module)
+        if usage:
+            print(usage, file=sys.stderr)
+        print(f"netdiag {name}: error: {printable(_shown(exc))}", file=sys.stderr)
         return usage_exit
-    except NetdiagError as exc:
-        print(f"netdiag {name}: {_shown(exc)}", file=sys.stderr)
+    except NetdiagError as exc:  # may quote a peer (a Docker API, a file): escaped
+        from netdiag.report import printable
+
+        print(f"netdiag {name}: {printable(_shown(exc))}", file=sys.stderr)
         return failure_exit
     except KeyboardInterrupt:
         print(f"netdiag {name}: interrupted", file=sys.stderr)
@@ -79,9 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
+        try:
+            from netdiag.report import printable
+
+            text = printable(_shown(exc))
+        except Exception:  # the bug may be in the renderer itself: still one line
+            text = repr(str(exc))
         print(
             f"netdiag {name}: internal error (a bug in netdiag; NETDIAG_DEBUG=1 shows where): "
-            f"{type(exc).__name__}: {_shown(exc)}",
+            f"{type(exc).__name__}: {text}",
             file=sys.stderr,
         )
         return internal_exit

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from netdiag.records import field, record
 from netdiag.status import Status
 
 
-@dataclass
+@record
 class ProbeResult:
     """Outcome of probing one target at one address.
 

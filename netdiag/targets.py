@@ -8,10 +8,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from netdiag.errors import UsageError
+from netdiag.records import record
 
 DEFAULT_PORTS: dict[str, int | None] = {
     "tcp": None,
@@ -27,7 +27,7 @@ DEFAULT_PORTS: dict[str, int | None] = {
 SCHEME_ALIASES = {"postgresql": "postgres"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """One parsed target. ``host`` is a name or an IP literal (no brackets)."""
 

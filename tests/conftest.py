@@ -29,6 +29,26 @@ def run_netdiag(
     )
 
 
+def usage_error(stderr: str, command: str) -> str:
+    """Assert ``stderr`` is a usage error (the command's usage line, then one line naming the
+    reason, never a traceback) and return the reason."""
+    lines = stderr.splitlines()
+    assert len(lines) == 2, stderr
+    assert lines[0].startswith(f"usage: netdiag {command} "), stderr
+    prefix = f"netdiag {command}: error: "
+    assert lines[1].startswith(prefix), stderr
+    return lines[1][len(prefix) :]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """How many real --json documents were validated against each schema (docs/schemas/)."""
+    from tests.support.schemas import VALIDATED
+
+    if VALIDATED:
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(VALIDATED.items()))
+        terminalreporter.write_line(f"JSON documents validated against docs/schemas: {counts}")
+
+
 @pytest.fixture(scope="session")
 def dockerd() -> None:
     """A running dockerd (started when missing)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -12,6 +11,7 @@ import pytest
 from tests.conftest import run_netdiag
 from tests.health_peers import closed_port, full_backlog, resolver_env
 from tests.support.mini_dns import MiniDns
+from tests.support.schemas import netdiag_json
 from tests.support.servers import TODO_DB, TODO_PASSWORD, TODO_TABLE, TODO_USER
 
 pytestmark = pytest.mark.slow
@@ -95,7 +95,7 @@ expect = "error"
         out = run_netdiag("check", "-f", str(path), "--json", "--junit", str(junit), env=env)
         text = run_netdiag("check", "-f", str(path), env=env)
     assert out.returncode == 0, out.stdout + out.stderr
-    doc = json.loads(out.stdout)
+    doc = netdiag_json(out.stdout)
     got = {c["name"]: c["status"] for c in doc["checks"]}
     assert got == {
         "db": "ok",
@@ -165,7 +165,7 @@ def test_check_uses_the_apps_mysql_environment(tmp_path, mariadb):
     env = {"MYSQL_USER": TODO_USER, "MYSQL_PASSWORD_FILE": str(secret), "MYSQL_DB": TODO_DB}
     good = run_netdiag("check", "--json", mariadb.url, env=env)
     assert good.returncode == 0, good.stdout + good.stderr
-    facts = json.loads(good.stdout)["checks"][0]["results"][0]["facts"]
+    facts = netdiag_json(good.stdout)["checks"][0]["results"][0]["facts"]
     assert facts["user"] == TODO_USER and facts["database"] == TODO_DB
     secret.write_text("not-the-password\n")
     bad = run_netdiag("check", mariadb.url, env=env)

@@ -54,3 +54,47 @@ def test_envelope_keys_come_first() -> None:
     assert doc["elapsed_ms"] == 12.346 and doc["results"] == []
     with pytest.raises(ValueError):
         envelope("probe", True, 1.0, {"ok": 1})
+
+
+# Every command, in process through the dispatcher, with a bug injected into a core function
+# each of them calls (the Deadline every command builds; dig's resolv.conf reader): one line on
+# stderr naming it, no traceback, the command's internal-error code; the traceback only with
+# NETDIAG_DEBUG=1.
+INTERNAL = [
+    (["probe", "tcp://127.0.0.1:1"], 3),
+    (["scan", "--no-docker", "--subnet", "127.0.0.0/30"], 3),
+    (["self", "--no-dns", "--no-docker"], 3),
+    (["doctor", "tcp://127.0.0.1:1"], 3),
+    (["wait", "tcp://127.0.0.1:1"], 3),
+    (["check", "tcp://127.0.0.1:1"], 1),  # HEALTHCHECK reads 0/1 only
+    (["dig", "@127.0.0.1", "-p", "1", "mysql"], 10),  # BIND dig's internal error
+]
+
+
+def _inject_bug(monkeypatch) -> None:
+    from netdiag.deadline import Deadline
+    from netdiag.dns import resolvconf
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("injected bug")
+
+    monkeypatch.setattr(Deadline, "__init__", bug)
+    monkeypatch.setattr(resolvconf, "load", bug)
+
+
+@pytest.mark.parametrize(("argv", "code"), INTERNAL, ids=[a[0] for a, _ in INTERNAL])
+def test_internal_error_exit_code_per_command(monkeypatch, capsys, argv, code) -> None:
+    from netdiag import cli
+
+    _inject_bug(monkeypatch)
+    monkeypatch.delenv("NETDIAG_DEBUG", raising=False)
+    assert cli.main(argv) == code
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"netdiag {argv[0]}: internal error") and "RuntimeError: injected" in err
+
+    monkeypatch.setenv("NETDIAG_DEBUG", "1")
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "injected bug" in err

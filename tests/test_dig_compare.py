@@ -220,7 +220,14 @@ CASES: dict[str, list[str]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# The quick tier (-m "not slow") keeps one case per kind of output; the full list is slow
+# (two processes per case, about 0.3 s each).
+QUICK = {"default", "short", "tcp", "nxdomain", "truncated-retry", "multi", "bogus", "reverse"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=() if n in QUICK else pytest.mark.slow) for n in CASES]
+)
 def test_same_as_bind_dig(name: str, server: FakeEmbeddedDNS, home: Path) -> None:
     args = [a.format(P=server.port, S=server.silent_port) for a in CASES[name]]
     assert_same(args, home)

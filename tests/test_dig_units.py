@@ -20,6 +20,7 @@ from netdiag.dns.digquery import candidates
 from netdiag.dns.resolvconf import ResolvConf
 from tests.conftest import NETDIAG, run_netdiag
 from tests.support.fake_embedded_dns import FakeEmbeddedDNS
+from tests.support.schemas import netdiag_json
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +161,7 @@ def test_json_document(server: FakeEmbeddedDNS) -> None:
         "dig", "@127.0.0.1", "-p", str(server.port), "mysql", "sixty-records-here.ndnet", "--json"
     )
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     first, second = doc["queries"]
     assert first["status"] == "reply" and first["errors"] == []
     reply = first["reply"]
@@ -186,7 +187,7 @@ def test_json_no_reply(server: FakeEmbeddedDNS) -> None:
         "dig", "@127.0.0.1", "-p", str(server.silent_port), "+json", "+time=1", "+tries=1", "mysql"
     )
     assert proc.returncode == 9
-    (query,) = json.loads(proc.stdout)["queries"]
+    (query,) = netdiag_json(proc.stdout)["queries"]
     assert query["status"] == "no_reply" and query["reply"] is None
     assert query["errors"] == [
         f"communications error to 127.0.0.1#{server.silent_port}: timed out",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 
 import pytest
@@ -11,6 +10,7 @@ from netdiag.doctor.topology import Holder, analyse
 from tests.conftest import run_netdiag
 from tests.health_peers import closed_port, full_backlog, listener, resolver_env
 from tests.support.mini_dns import MiniDns
+from tests.support.schemas import netdiag_json
 
 NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 CLEAN = {"MYSQL_HOST": "", "MYSQL_USER": "", "MYSQL_PASSWORD": "", "MYSQL_DB": ""}
@@ -21,7 +21,7 @@ def doctor(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
         "doctor", "--json", "--timeout", "1", *args, env={**CLEAN, **NO_DOCKER, **(env or {})}
     )
     assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout)
+    return out.returncode, netdiag_json(out.stdout)
 
 
 def statuses(doc: dict) -> dict[str, str]:

@@ -6,7 +6,6 @@ Containers are busybox on --internal networks; doctor runs as the host's python 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.docker_engine import DockerLab, docker, host_python_mounts, unique
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -39,7 +39,7 @@ def doctor_in(lab: DockerLab, container: str, *args: str) -> tuple[int, dict, st
         timeout=60,
     )
     assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout), out.stderr
+    return out.returncode, netdiag_json(out.stdout), out.stderr
 
 
 def steps(doc: dict) -> dict[str, dict]:
@@ -139,7 +139,7 @@ def test_without_socket_the_docker_step_skips(docker_lab: DockerLab):
         cwd=ROOT,
         timeout=60,
     )
-    doc = json.loads(out.stdout)
+    doc = netdiag_json(out.stdout)
     s = steps(doc)
     assert s["name"]["status"] == "pass"  # our own container name resolves
     assert s["docker"]["status"] == "skip" and "Docker API not available" in s["docker"]["summary"]
@@ -162,7 +162,7 @@ def test_doctor_as_the_containers_own_process_uses_mysql_host(docker_lab: Docker
     code = docker("wait", web, timeout=90).stdout.strip()
     out = docker("logs", web)
     assert code == "1", out.stderr
-    doc = json.loads(out.stdout)
+    doc = netdiag_json(out.stdout)
     assert doc["target"] == "mysql://mysql:3306"
     s = steps(doc)
     assert s["resolver"]["facts"]["path"] == "/etc/resolv.conf"

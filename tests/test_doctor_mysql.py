@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import run_netdiag
 from tests.health_peers import banner_peer
+from tests.support.schemas import netdiag_json
 from tests.support.servers import TODO_DB, TODO_PASSWORD, TODO_TABLE, TODO_USER
 
 pytestmark = pytest.mark.slow
@@ -25,7 +24,7 @@ def doctor(*args: str, **env: str) -> tuple[int, dict, str]:
     out = run_netdiag("doctor", "--json", "--timeout", "2", *args, env={**BASE, **env})
     assert "Traceback" not in out.stderr, out.stderr
     assert TODO_PASSWORD not in out.stdout + out.stderr
-    return out.returncode, json.loads(out.stdout), out.stdout
+    return out.returncode, netdiag_json(out.stdout), out.stdout
 
 
 def st(doc: dict) -> dict[str, dict]:

@@ -8,7 +8,6 @@ skip-name-resolve inside a namespace of its own whose /etc/netns hosts file name
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.schemas import netdiag_json
 from tests.support.servers import MARIADB_SETUP, TODO_PASSWORD, have, start_mariadb
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
@@ -62,7 +62,7 @@ def probe(ns: str, source: str, *args: str, password: str | None = None) -> dict
          "mysql://127.0.0.1:3306", "--source", source, *args],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
-    return json.loads(out.stdout)["results"][0]
+    return netdiag_json(out.stdout)["results"][0]
 
 
 def connect_errors(server, ip: str) -> int:

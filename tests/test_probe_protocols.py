@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import struct
 
@@ -17,12 +16,13 @@ from netdiag.probes.http import parse_expected
 from netdiag.status import Status
 from tests.conftest import run_netdiag
 from tests.support.mini_dns import mini_dns
+from tests.support.schemas import netdiag_json
 
 
 def probe_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict]]:
     out = run_netdiag("probe", "--json", *args, env=env)
     assert "Traceback" not in out.stderr
-    return out.returncode, json.loads(out.stdout)["results"]
+    return out.returncode, netdiag_json(out.stdout)["results"]
 
 
 # --- pure parsers ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.schemas import netdiag_json
 from tests.support.servers import have
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
@@ -52,7 +52,7 @@ def test_refused_timeout_unreachable(lab_ns: str) -> None:
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert out.returncode == 1
-    results = json.loads(out.stdout)["results"]
+    results = netdiag_json(out.stdout)["results"]
     assert {r["target"]: r["status"] for r in results} == targets
     by_target = {r["target"]: r for r in results}
     assert by_target["tcp://10.79.0.2:80"]["elapsed_ms"] >= 900

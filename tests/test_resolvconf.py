@@ -58,3 +58,12 @@ def test_search_order_follows_ndots() -> None:
     assert candidates("db.lab", conf) == ["db.lab.", "db.lab.net1.", "db.lab.net2."]
     assert candidates("abs.", conf) == ["abs."]
     assert candidates("mysql", resolvconf.parse(DOCKER)) == ["mysql."]
+
+
+def test_to_dict_carries_every_option_and_one_server_text_form() -> None:
+    conf = resolvconf.parse("nameserver 10.0.0.1\noptions rotate ndots:2\n")
+    conf.nameservers.append(("127.0.0.1", 5353))
+    doc = conf.to_dict()
+    assert doc["rotate"] is True and doc["ndots"] == 2
+    assert doc["nameservers"] == ["10.0.0.1", "127.0.0.1#5353"] == conf.server_texts
+    assert resolvconf.parse("nameserver 10.0.0.1\n").to_dict()["rotate"] is False

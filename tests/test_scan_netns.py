@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns_lab import NetnsLab
+from tests.support.schemas import netdiag_json
+from tests.support.timing import slack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +57,7 @@ def peers_by_ip(doc: dict) -> dict[str, dict]:
 def test_lab_scan_finds_hosts_names_ports(lab: NetnsLab, net_raw: bool) -> None:
     proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--json", net_raw=net_raw)
     assert proc.returncode == 1, proc.stderr  # the DROP host is unreachable
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     sweep = doc["networks"][0]["sweeps"][0]
     if net_raw:
         assert sweep["methods"] == ["arp"]
@@ -65,7 +67,9 @@ def test_lab_scan_finds_hosts_names_ports(lab: NetnsLab, net_raw: bool) -> None:
         assert "icmp" in sweep["methods"]  # the lab allows ping sockets
         assert doc["capabilities"]["raw_l2"] is False
     assert sweep["complete"] and sweep["swept"] == 253
-    assert took < 8, f"a /24 took {took:.1f}s"
+    # a /24 in seconds (a serial sweep of 253 addresses would take minutes); the reference
+    # run measures this machine's load now
+    assert took < 5 + slack(), f"a /24 took {took:.1f}s"
 
     peers = peers_by_ip(doc)
     # every lab host found, with its DNS names checked forward; empty addresses absent
@@ -120,19 +124,19 @@ def test_lab_scan_under_low_fd_limit(lab: NetnsLab) -> None:
         lab, "--subnet", lab.subnet, "--json", net_raw=False, shell_prefix="ulimit -n 256"
     )
     assert proc.returncode == 1, proc.stderr
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     peers = peers_by_ip(doc)
     states = {p["state"] for peer in peers.values() for p in peer["ports"]}
     assert "error" not in states
     assert len(peers) == len(lab.hosts) + 1
-    assert took < 12
+    assert took < 9 + slack()
 
 
 def test_lab_scan_all_reachable_exit_zero(lab: NetnsLab) -> None:
     """A range holding only reachable hosts exits 0 (10.77.X.12/30: hosts .13 and .14)."""
     octet = lab.octet
     proc, _ = scan_in_lab(lab, "--subnet", f"10.77.{octet}.12/30", "--json")
-    doc = json.loads(proc.stdout)
+    doc = netdiag_json(proc.stdout)
     assert proc.returncode == 0, doc
     assert {p["ip"] for n in doc["networks"] for p in n["peers"]} == {
         f"10.77.{octet}.13",
@@ -143,12 +147,12 @@ def test_lab_scan_all_reachable_exit_zero(lab: NetnsLab) -> None:
 
 def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
     """No API, no --subnet: inside a container the attached subnet only; on a host, refuse."""
-    from netdiag.discovery.attached import own_container
+    from netdiag.discovery.container import detect
 
     proc, _ = scan_in_lab(lab, "--no-docker", "--json")
     assert "Traceback" not in proc.stderr
-    if own_container()[0]:
-        doc = json.loads(proc.stdout)
+    if detect().in_container:
+        doc = netdiag_json(proc.stdout)
         assert [n["subnets"] for n in doc["networks"]] == [[lab.subnet]]
         assert doc["networks"][0]["sweeps"][0]["complete"]
     else:
@@ -156,12 +160,26 @@ def test_lab_scan_default_scope_without_socket(lab: NetnsLab) -> None:
         assert "--subnet" in proc.stderr
 
 
+def test_lab_scan_quiet_lists_only_the_unreachable(lab: NetnsLab) -> None:
+    """-q: the unreachable peer's row and the summary line; nothing when all are reachable."""
+    proc, _ = scan_in_lab(lab, "--subnet", lab.subnet, "-q")
+    assert proc.returncode == 1, proc.stderr
+    drop = lab.host("drop")
+    rows = [ln for ln in proc.stdout.splitlines() if ln.startswith("10.")]
+    assert [r.split()[0] for r in rows] == [drop.ip], proc.stdout
+    assert "unreachable" in proc.stdout.splitlines()[-1]
+    octet = lab.octet
+    calm, _ = scan_in_lab(lab, "--subnet", f"10.77.{octet}.12/30", "-q")
+    assert (calm.returncode, calm.stdout) == (0, ""), calm.stdout + calm.stderr
+
+
 def test_lab_scan_keeps_the_global_deadline(lab: NetnsLab) -> None:
     proc, took = scan_in_lab(lab, "--subnet", lab.subnet, "--deadline", "0.4", "--json")
     assert proc.returncode == 1
-    doc = json.loads(proc.stdout)
-    assert doc["summary"]["elapsed_ms"] < 700, doc["summary"]
-    assert took < 3
+    doc = netdiag_json(proc.stdout)
+    # in-process: the 0.4 s deadline, not the 30 s default; 1.6 s of slack for a loaded machine
+    assert doc["summary"]["elapsed_ms"] < 2000, doc["summary"]
+    assert took < 0.4 + slack()
     assert any("deadline" in n for n in doc["notes"])
 
 

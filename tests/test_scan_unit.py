@@ -9,18 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netdiag.commands.scan import check_subnet, parse_ports
+from netdiag.deadline import Deadline
+from netdiag.discovery import peers as peerchecks
+from netdiag.discovery.arp import arp_request_template, parse_arp_reply
+from netdiag.discovery.connect import connect_many
+from netdiag.discovery.icmp import echo_request, parse_echo_reply
 from netdiag.discovery.names import short_names
-from netdiag.discovery.sweep import (
-    arp_request_template,
-    connect_many,
-    echo_request,
-    fd_budget,
-    parse_arp_reply,
-    parse_echo_reply,
-)
+from netdiag.discovery.pacing import fd_budget
+from netdiag.discovery.peers import Peer
+from netdiag.discovery.scan import NetworkScan, check_subnet, merge_sweep, parse_ports
+from netdiag.discovery.sweep import Alive, SweepResult
 from netdiag.errors import UsageError
-from tests.conftest import run_netdiag
+from tests.conftest import run_netdiag, usage_error
 
 
 def test_arp_template_is_a_who_has_and_a_reply_parses() -> None:
@@ -53,7 +53,7 @@ def test_echo_request_checksum_and_reply_parse() -> None:
 
 
 def test_parse_ports() -> None:
-    assert parse_ports("80, 443,8000-8002") == [80, 443, 8000, 8001, 8002]
+    assert parse_ports("80, 443,8000-8002") == (80, 443, 8000, 8001, 8002)
     for bad in ("", "x", "0", "70000", "10-5", "1-9000"):
         with pytest.raises(UsageError):
             parse_ports(bad)
@@ -123,10 +123,56 @@ def test_fd_budget_respects_rlimit() -> None:
         ["--bogus"],
     ],
 )
-def test_usage_errors_exit_2_with_one_line(args: list[str]) -> None:
+def test_usage_errors_exit_2_with_usage_and_reason(args: list[str]) -> None:
     """Refused before any packet: the safety rules are checked while parsing."""
     proc = run_netdiag("scan", *args, "--no-docker")
     assert proc.returncode == 2
     assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("netdiag scan: error:"), proc.stderr
+    usage_error(proc.stderr, "scan")
+
+
+def test_sweep_answers_prefer_ip_level_rtt() -> None:
+    alive = Alive("10.77.0.2")
+    alive.saw("arp", 0.05, "02:00:00:00:00:02")
+    assert (alive.rtt_ms, alive.rtt_via, alive.answered_ip) == (0.05, "arp", False)
+    alive.saw("icmp", 0.4)
+    alive.saw("tcp", 0.9)
+    assert (alive.rtt_ms, alive.rtt_via, alive.answered_ip) == (0.4, "icmp", True)
+    alive.saw("tcp", 0.2)
+    assert (alive.rtt_ms, alive.rtt_via, alive.mac) == (0.2, "tcp/80", "02:00:00:00:00:02")
+
+
+def test_scan_keeps_the_sweeps_rtt_and_pings_only_peers_it_did_not_hear(monkeypatch) -> None:
+    """The merge copies the sweep's RTT into the peer; the checks then send no second echo to
+    a peer the sweep heard over ICMP or TCP (loopback peers; the spy only records)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    alive = Alive("127.0.0.1")
+    alive.saw("tcp", 0.123)
+    result = SweepResult("127.0.0.0/29", "lo", ["tcp"], {"127.0.0.1": alive}, 6, 6, True,
+                         "127.0.0.6", 1.0)  # fmt: skip
+    ns = NetworkScan("127.0.0.0/29", ["127.0.0.0/29"], [])
+    ns.peers = [Peer(ip="127.0.0.2", seen_by=["arp"], rtt_ms=0.01, rtt_via="arp"),
+                Peer(ip="127.0.0.3", container="c3", state="running", seen_by=["docker"])]  # fmt: skip
+    merge_sweep(ns, "127.0.0.0/29", result)
+    heard = next(p for p in ns.peers if p.ip == "127.0.0.1")
+    assert (heard.rtt_ms, heard.rtt_via, heard.seen_by) == (0.123, "tcp/80", ["tcp"])
+    pinged: list[str] = []
+    real = peerchecks.ping_many
+
+    def spy(addresses, *args, **kwargs):
+        pinged.extend(addresses)
+        return real(addresses, *args, **kwargs)
+
+    monkeypatch.setattr(peerchecks, "ping_many", spy)
+    try:
+        peerchecks.check_reachability_and_ports(ns.peers, [port], 1.0, Deadline(10), 8, 0)
+    finally:
+        listener.close()
+    assert sorted(pinged) == ["127.0.0.2", "127.0.0.3"]
+    assert (heard.rtt_ms, heard.rtt_via, heard.reachable) == (0.123, "tcp/80", True)
+    for ip in ("127.0.0.2", "127.0.0.3"):  # answered the echo, or the port's RST
+        peer = next(p for p in ns.peers if p.ip == ip)
+        assert peer.reachable and peer.rtt_via in ("icmp", f"tcp/{port}"), peer

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from netdiag.discovery import local
-from tests.conftest import run_netdiag
+from netdiag.report import ENVELOPE_KEYS
+from tests.conftest import run_netdiag, usage_error
 from tests.support.mini_dns import MiniDns
+from tests.support.schemas import netdiag_json
 
 TOP_KEYS = {
-    "hostname", "container", "interfaces", "routes", "default_gateways", "ipv4_subnets",
+    "hostname", "container", "identity", "interfaces", "routes", "default_gateways", "ipv4_subnets",
     "interfaces_source", "resolver", "resolver_error", "dns_check", "docker", "notes",
 }  # fmt: skip
 NO_SOCKET = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -18,10 +18,14 @@ NO_SOCKET = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 def test_json_document_shape() -> None:
     res = run_netdiag("self", "--json", "--no-dns", "--no-docker")
     assert res.returncode == 0, res.stderr
-    doc = json.loads(res.stdout)
-    assert set(doc) == TOP_KEYS
+    doc = netdiag_json(res.stdout, "self")
+    assert set(doc) == {*ENVELOPE_KEYS, *TOP_KEYS} and doc["ok"] is True
     assert doc["docker"] is None
     assert set(doc["container"]) == {"in_container", "id", "short_id", "source", "markers"}
+    # without the API, the identity is the local evidence alone
+    assert doc["identity"]["container_id"] == doc["container"]["id"]
+    assert doc["identity"]["name"] is None and doc["identity"]["networks"] == []
+    assert doc["identity"]["subnets"] == doc["ipv4_subnets"]
     lo = next(i for i in doc["interfaces"] if i["name"] == "lo")
     assert lo["loopback"]
     assert (lo["addresses"][0]["address"], lo["addresses"][0]["prefixlen"]) == ("127.0.0.1", 8)
@@ -32,12 +36,11 @@ def test_json_document_shape() -> None:
     assert "127.0.0.0/8" not in doc["ipv4_subnets"]
 
 
-def test_usage_error_exits_2_with_one_line() -> None:
+def test_usage_error_exits_2_with_usage_and_reason() -> None:
     res = run_netdiag("self", "--bogus")
     assert res.returncode == 2
     assert res.stdout == ""
-    assert res.stderr.strip().count("\n") == 0
-    assert res.stderr.startswith("netdiag self: error:")
+    assert "--bogus" in usage_error(res.stderr, "self")
 
 
 def test_missing_socket_is_one_note_and_exit_0() -> None:
@@ -79,7 +82,7 @@ def test_dns_check_against_a_loopback_resolver() -> None:
             "self", "--json", "--no-docker", env={"NETDIAG_RESOLVER": f"127.0.0.1#{server.port}"}
         )
     assert res.returncode == 0, res.stderr
-    check = json.loads(res.stdout)["dns_check"]
+    check = netdiag_json(res.stdout)["dns_check"]
     assert check["performed"] and check["status"] == "ok"
     assert check["query"] == f"{rdtype} {key[0]}"
     assert check["server"] == f"127.0.0.1#{server.port}"

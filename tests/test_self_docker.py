@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 
 from tests.support.api_proxy import ApiProxy
 from tests.support.docker_engine import DockerLab, docker, host_python_mounts
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -68,7 +68,7 @@ def test_inside_a_container_namespace(lab_container: dict[str, str], workdir: Pa
     finally:
         proxy.close()
     assert res.returncode == 0, res.stderr
-    doc = json.loads(res.stdout)
+    doc = netdiag_json(res.stdout)
     eth0 = next(i for i in doc["interfaces"] if i["name"] == "eth0")
     assert eth0["mac"] == c["mac"]
     assert [a["address"] for a in eth0["addresses"] if a["family"] == "ipv4"] == [c["ip"]]
@@ -116,7 +116,7 @@ def test_docker_socket_missing(lab_container: dict[str, str]) -> None:
         int(lab_container["pid"]), "--json", "--no-dns", DOCKER_HOST="unix:///nonexistent"
     )
     assert res.returncode == 0, res.stderr
-    api = json.loads(res.stdout)["docker"]
+    api = netdiag_json(res.stdout)["docker"]
     assert (api["reachable"], api["note"]) == (False, "no Docker socket at /nonexistent")
     text = nsenter_self(int(lab_container["pid"]), "--no-dns", DOCKER_HOST="unix:///nonexistent")
     assert text.returncode == 0 and text.stderr == ""
@@ -133,7 +133,7 @@ def test_host_view_lists_daemon_networks(lab_container: dict[str, str]) -> None:
         env={**{k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    api = json.loads(res.stdout)["docker"]
+    api = netdiag_json(res.stdout)["docker"]
     assert api["reachable"] and api["containers"] == [] and api["identified_by"] is None
     names = {n["name"]: n for n in api["networks"]}
     assert {lab_container["net"], lab_container["other"], "bridge"} <= set(names)
@@ -164,7 +164,7 @@ def test_inside_a_real_container(docker_lab: DockerLab) -> None:
     net = docker_lab.network()
     name, code, out = run_in_container(docker_lab, net, "--json", socket=True)
     assert code == "0"
-    doc = json.loads(out)
+    doc = netdiag_json(out)
     cid = docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
     assert doc["container"] == {
         "in_container": True, "id": cid, "short_id": cid[:12], "source": "mountinfo",

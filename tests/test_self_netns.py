@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import netns as lab
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
@@ -61,7 +61,7 @@ def test_json_exact(ns: lab.SelfNamespace) -> None:
     res = run_in(ns, "--json", "--no-dns", DOCKER_HOST="unix:///nonexistent/docker.sock")
     assert res.returncode == 0, res.stderr
     assert res.stderr == ""
-    doc = json.loads(res.stdout)
+    doc = netdiag_json(res.stdout)
     ifaces = doc["interfaces"]
     assert [i["name"] for i in ifaces] == ["lo", "veth0"]
     lo, veth = ifaces
@@ -131,10 +131,10 @@ def test_dns_check_asks_the_embedded_dns_once(ns: lab.SelfNamespace) -> None:
     res = run_in(ns, "--json", "--no-docker")
     asked = server.queries()
     assert res.returncode == 0, res.stderr
-    check = json.loads(res.stdout)["dns_check"]
+    check = netdiag_json(res.stdout)["dns_check"]
     assert check["performed"] is True
     assert (check["query"], check["server"], check["status"]) == (
-        f"PTR {ptr}", "127.0.0.11#53", "ok",
+        f"PTR {ptr}", "127.0.0.11", "ok",
     )  # fmt: skip
     assert check["answers"] == ["subject.lab.test."]
     assert asked == [f"{ptr} PTR"]
@@ -147,10 +147,10 @@ def test_dns_check_skipped_for_a_resolver_off_this_machine(ns: lab.SelfNamespace
     time.sleep(0.3)
     asked = server.queries()
     assert res.returncode == 0, res.stderr
-    check = json.loads(res.stdout)["dns_check"]
+    check = netdiag_json(res.stdout)["dns_check"]
     assert check["performed"] is False
     assert check["detail"].startswith(f"skipped: resolver {lab.GW4} is neither")
-    assert json.loads(res.stdout)["resolver"]["overridden"] is True
+    assert netdiag_json(res.stdout)["resolver"]["overridden"] is True
     assert asked == []
 
 
@@ -158,6 +158,6 @@ def test_no_dns_server_answers(ns: lab.SelfNamespace) -> None:
     """127.0.0.11 with nobody listening: the check reports it and the command still exits 0."""
     res = run_in(ns, "--json", "--no-docker")
     assert res.returncode == 0, res.stderr
-    check = json.loads(res.stdout)["dns_check"]
+    check = netdiag_json(res.stdout)["dns_check"]
     assert check["performed"] is True
     assert (check["status"], check["detail"]) == ("no_reply", "no reply within 2s")

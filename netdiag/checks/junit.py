@@ -6,9 +6,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from netdiag.checks.run import Outcome
+from netdiag.report import printable
 
 
 def to_xml(outcomes: Sequence[Outcome], suite: str = "netdiag check") -> bytes:
+    """The outcomes as JUnit XML; text from peers has its control characters escaped (XML 1.0
+    cannot carry most of them at all), so the file is always well-formed."""
     failures = sum(1 for o in outcomes if not o.passed)
     total_s = max((o.elapsed_ms for o in outcomes), default=0.0) / 1000
     root = ET.Element("testsuites", name=suite)
@@ -27,14 +30,14 @@ def to_xml(outcomes: Sequence[Outcome], suite: str = "netdiag check") -> bytes:
             node,
             "testcase",
             classname="netdiag.check",
-            name=outcome.check.name,
+            name=printable(outcome.check.name),
             time=f"{outcome.elapsed_ms / 1000:.3f}",
         )
         ET.SubElement(case, "properties")
         props = case.find("properties")
         assert props is not None
         for key, value in (
-            ("target", str(outcome.check.target)),
+            ("target", printable(outcome.check.target)),
             ("expect", str(outcome.check.expect)),
             ("status", str(outcome.status)),
         ):
@@ -44,7 +47,7 @@ def to_xml(outcomes: Sequence[Outcome], suite: str = "netdiag check") -> bytes:
                 case, "failure", message=outcome.line(), type=str(outcome.status)
             )
             failure.text = "\n".join(
-                f"{r.address or '-'} {r.status} {r.detail}" for r in outcome.results
+                printable(f"{r.address or '-'} {r.status} {r.detail}") for r in outcome.results
             )
         out = ET.SubElement(case, "system-out")
         out.text = outcome.line()

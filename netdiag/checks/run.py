@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.checks.spec import Check
 from netdiag.deadline import Deadline
 from netdiag.probes.settings import ProbeOptions
+from netdiag.records import field, record
 from netdiag.result import ProbeResult
 from netdiag.status import Status
 
@@ -25,7 +25,7 @@ MAX_CONCURRENT = 64  # checks in flight at once (each may fan out to several add
 JOIN_GRACE = 0.5  # what a probe may overrun the deadline by before it is reported stuck
 
 
-@dataclass
+@record
 class Outcome:
     """What one check found: its results, their overall status, and whether it held."""
 
@@ -51,7 +51,13 @@ class Outcome:
         return addrs[0] if len(addrs) == 1 else f"{addrs[0]} (+{len(addrs) - 1})"
 
     def line(self) -> str:
-        """One short line: PASS/FAIL, name, status (and expectation), address, detail."""
+        """One short line: PASS/FAIL, name, status (and expectation), address, detail.
+
+        A peer's text is in the detail: its control characters are escaped, so it can neither
+        drive the terminal nor forge a second line in ``docker inspect``'s health log.
+        """
+        from netdiag.report import printable
+
         word = "PASS" if self.passed else "FAIL"
         name = self.check.name
         label = name if name == str(self.check.target) else f"{name} {self.check.target}"
@@ -59,7 +65,7 @@ class Outcome:
         if self.check.expect is not Status.OK:
             status += f" (expected {self.check.expect})"
         where = f" {self.address}" if self.address else ""
-        text = f"{word} {label}: {status}{where} {self.detail}".rstrip()
+        text = printable(f"{word} {label}: {status}{where} {self.detail}".rstrip())
         return text if len(text) <= LINE_MAX else text[: LINE_MAX - 3] + "..."
 
     def to_dict(self) -> dict[str, Any]:

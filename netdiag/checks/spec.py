@@ -7,11 +7,11 @@ the line and the key. Nothing here touches the network; passwords are never acce
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
 from netdiag.probes.settings import ProbeFlags, parse_expected
+from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target, parse_target
 
@@ -32,17 +32,18 @@ CHECK_KEYS = {
     "table",
 }
 MYSQL_ONLY = ("user", "password_env", "database", "table")
-# matched whole (fullmatch): "$" would also accept a trailing newline, which split the output
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_HTTP_RE = re.compile(r"(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)")
+# Patterns, compiled (and cached by re) on first use: a command-line check never needs them.
+# Matched whole (re.fullmatch): "$" would also accept a trailing newline, which split the output.
+_NAME_RE = r"[A-Za-z0-9_.-]{1,64}"
+_ENV_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+_HTTP_RE = r"(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)"
 
 
 class SpecError(NetdiagError):
     """An invalid checks file; the message is ``FILE:LINE: key: reason``."""
 
 
-@dataclass
+@record
 class Check:
     """One named expectation about one target."""
 
@@ -102,7 +103,7 @@ class Check:
         return doc
 
 
-@dataclass
+@record
 class ChecksFile:
     path: str
     checks: list[Check]
@@ -160,24 +161,23 @@ def find_line(source: str, *path: str) -> int | None:
 
 
 _CHECK_NAME = r"""(?:"([^"\n]*)"|'([^'\n]*)'|([A-Za-z0-9_.-]+))"""
-_CHECK_HEADER = re.compile(rf"^\s*\[\s*checks\s*\.\s*{_CHECK_NAME}\s*\]")
-_CHECK_DOTTED = re.compile(rf"^\s*checks\s*\.\s*{_CHECK_NAME}\s*[.=]")
-_CHECK_INLINE = re.compile(rf"^\s*{_CHECK_NAME}\s*=\s*\{{")
-_TABLE = re.compile(r"^\s*\[")
-_CHECKS_TABLE = re.compile(r"^\s*\[\s*checks\s*\]")
 
 
 def check_lines(source: str) -> dict[str, int]:
     """Check name -> the 1-based line that opens it, in one pass over the file (a lookup per
     check made parsing quadratic: 4000 checks took 25 s)."""
+    header = re.compile(rf"^\s*\[\s*checks\s*\.\s*{_CHECK_NAME}\s*\]")
+    dotted = re.compile(rf"^\s*checks\s*\.\s*{_CHECK_NAME}\s*[.=]")
+    inline = re.compile(rf"^\s*{_CHECK_NAME}\s*=\s*\{{")
+    table, checks_table = re.compile(r"^\s*\["), re.compile(r"^\s*\[\s*checks\s*\]")
     found: dict[str, int] = {}
     in_checks = False
     for number, text in enumerate(source.splitlines(), 1):
-        match = _CHECK_HEADER.match(text) or _CHECK_DOTTED.match(text)
+        match = header.match(text) or dotted.match(text)
         if match is None and in_checks:
-            match = _CHECK_INLINE.match(text)
-        if _TABLE.match(text):
-            in_checks = bool(_CHECKS_TABLE.match(text))
+            match = inline.match(text)
+        if table.match(text):
+            in_checks = bool(checks_table.match(text))
         if match:
             name = next(g for g in match.groups() if g is not None)
             found.setdefault(name, number)
@@ -209,7 +209,7 @@ class _Validator:
 
     def check(self, name: str, table: Any) -> Check:
         here = ("checks", name)
-        if not _NAME_RE.fullmatch(name):
+        if not re.fullmatch(_NAME_RE, name):
             if not name.isprintable():  # the message stays one line
                 here = ("checks", name.encode("unicode_escape").decode("ascii"))
             raise self.fail(here, "check names use letters, digits, '.', '_' and '-' (1-64)")
@@ -263,7 +263,7 @@ class _Validator:
                 raise self.fail(keys, "must not be empty")
             for item in items:
                 spec = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
-                if not isinstance(spec, str) or not _HTTP_RE.fullmatch(spec):
+                if not isinstance(spec, str) or not re.fullmatch(_HTTP_RE, spec):
                     raise self.fail(keys, f'{item!r}: use 200, "2xx", "200-204" or a list')
                 check.http_status.append(spec)
             try:  # "599-100" has the shape but no code in it: refuse it here, not every run
@@ -276,7 +276,7 @@ class _Validator:
                 if target.scheme != "mysql":
                     raise self.fail(keys, "only for mysql:// targets")
                 value = self.string(table[key], keys)
-                if key == "password_env" and not _ENV_RE.fullmatch(value):
+                if key == "password_env" and not re.fullmatch(_ENV_RE, value):
                     raise self.fail(
                         keys, "must be an environment variable name, e.g. MYSQL_PASSWORD"
                     )
@@ -331,11 +331,17 @@ def parse(source: str, path: str = "<checks>") -> ChecksFile:
 
 
 def load(path: str) -> ChecksFile:
-    """Read and validate a checks file (at most 1 MiB)."""
+    """Read and validate a checks file (at most 1 MiB); ``-`` reads it from stdin, as dig -f."""
     from netdiag.files import read_bounded
 
     try:
-        data = read_bounded(path, MAX_FILE_BYTES)
+        if path == "-":
+            import sys
+
+            path = "<stdin>"
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            data = read_bounded(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise SpecError(f"cannot read checks file {path}: {exc.strerror}") from None
     if len(data) > MAX_FILE_BYTES:

@@ -8,9 +8,10 @@ Kept light: a HEALTHCHECK runs this every few seconds. See docs/healthchecks.md.
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING
 
-from netdiag.args import ArgumentParser, add_login_options, add_timing_options
+from netdiag.args import ArgumentParser, add_login_options, add_output_options, add_timing_options
 from netdiag.errors import NetdiagError, UsageError
 
 if TYPE_CHECKING:
@@ -30,12 +31,16 @@ DEFAULT_DEADLINE = 10.0
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag check",
+        usage="netdiag check [options] [TARGET...] [-f FILE]",
         description="Probe targets (and/or a checks file) once: exit 0 if all hold, else 1.",
+        epilog="Exit: 0 every check holds; 1 anything else, usage errors and Ctrl-C included "
+        "(never 2: Docker reserves it for HEALTHCHECK).",
     )
     p.add_argument("targets", nargs="*", metavar="TARGET", help="URL, e.g. mysql://db:3306")
-    p.add_argument("-f", "--file", metavar="FILE", help="TOML checks file (docs/healthchecks.md)")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only checks that fail")
+    p.add_argument(
+        "-f", "--file", metavar="FILE", help="TOML checks file, - for stdin (docs/healthchecks.md)"
+    )
+    add_output_options(p)
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, set_defaults=False)
     add_login_options(p)  # for TARGET arguments; a checks file names its own login
@@ -59,8 +64,6 @@ def command_line_check(target: Target, args: argparse.Namespace) -> Check:
 
 
 def _run(argv: list[str]) -> int:
-    import time
-
     started = time.monotonic()  # the deadline covers reading the checks file too
     args = build_parser().parse_args(argv)
     if not args.targets and not args.file:
@@ -94,16 +97,14 @@ def _run(argv: list[str]) -> int:
         except OSError as exc:
             raise NetdiagError(f"cannot write {args.junit}: {exc.strerror}") from None
     if args.json:
-        import json
+        from netdiag.report import print_document
 
-        doc = {
-            "ok": ok,
+        payload = {
             "passed": sum(o.passed for o in outcomes),
             "failed": sum(not o.passed for o in outcomes),
-            "elapsed_ms": round((deadline.seconds - deadline.remaining()) * 1000, 3),
             "checks": [o.to_dict() for o in outcomes],
         }
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        print_document("check", ok, payload, started)
     else:
         lines = [o.line() for o in outcomes if not (args.quiet and o.passed)]
         if lines:

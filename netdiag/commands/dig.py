@@ -7,6 +7,7 @@ unreadable, 9 no reply, 10 internal error. Like dig, the last lookup decides bet
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 from netdiag.dns import digformat
@@ -29,6 +30,7 @@ def _print_exit(exc: DigExit) -> int:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     as_json = "--json" in argv
     argv = [a for a in argv if a != "--json"]
     parser = DigParser()
@@ -48,7 +50,7 @@ def main(argv: list[str]) -> int:
         _flush_warnings(opts.warnings, opts.notes)
         return _print_exit(exc)
     as_json = as_json or opts.json
-    out = _Output(as_json)
+    out = _Output(as_json, started)
     code = 0
     conf = None
     try:
@@ -78,13 +80,13 @@ def main(argv: list[str]) -> int:
             if not pending and batch is not None:
                 pending = _next_batch(parser, batch)
     except DigExit as exc:
-        out.finish()
+        out.finish(exc.code == 0)
         return _print_exit(exc)
     finally:
         if batch is not None and batch is not sys.stdin:
             batch.close()
     _flush_warnings(opts.warnings)
-    out.finish()
+    out.finish(code == 0)
     return code
 
 
@@ -125,8 +127,9 @@ def _next_batch(
 class _Output:
     """Text goes to stdout as dig prints it; in JSON mode everything is kept for one document."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, started: float) -> None:
         self.as_json = as_json
+        self.started = started
         self.queries: list[dict[str, Any]] = []
         self.pending_errors: list[str] = []
 
@@ -168,10 +171,10 @@ class _Output:
             entry.update(status=status, reply=None)
             self.queries.append(entry)
 
-    def finish(self) -> None:
+    def finish(self, ok: bool) -> None:
+        """Print the one JSON document (``ok``: dig's exit status is 0) and flush stdout."""
         if self.as_json:
-            import json
+            from netdiag.report import print_document
 
-            json.dump({"queries": self.queries}, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_document("dig", ok, {"queries": self.queries}, self.started)
         sys.stdout.flush()

@@ -8,18 +8,23 @@ waits for the targets to go away instead. Progress lines go to stderr. See docs/
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from netdiag.args import ArgumentParser, add_login_options, positive_float, probe_flags
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    add_output_options,
+    positive_float,
+    probe_flags,
+)
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
 from netdiag.probes.settings import ProbeOptions, options_for
+from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target, expand_target
 
@@ -32,7 +37,7 @@ FIRST_DELAY = 0.05
 BACKOFF = 1.5
 
 
-@dataclass
+@record
 class Waiting:
     """One target's progress: attempts so far, last status and detail, when it became ready."""
 
@@ -59,23 +64,34 @@ class Waiting:
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag wait",
-        usage="netdiag wait TARGET... [--timeout S] [--interval S] [--invert] [--json] "
-        "[--user U] [--password-file F] [--database D] [--table T] [-- CMD ARGS...]",
+        usage="netdiag wait [options] TARGET... [-- CMD ARGS...]",
         description="Wait until all targets are ready (or gone with --invert), then run CMD.",
-        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage.",
+        epilog="Exit: 0 ready (or CMD's own exit code), 124 timeout (CMD not run), 2 usage, "
+        "3 internal error. "
+        "As in wait-for-it and wait4x, --timeout is the total wait (--deadline is its synonym); "
+        "--attempt-timeout bounds one attempt.",
     )
     p.add_argument("targets", nargs="+", metavar="TARGET", help="URL, e.g. mysql://db:3306")
     p.add_argument(
         "-t",
         "--timeout",
         type=positive_float,
-        default=DEFAULT_TIMEOUT,
+        default=None,
+        metavar="S",
         help=f"give up after S seconds in all (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--deadline",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="the same as --timeout (the whole command's bound, as every command has)",
     )
     p.add_argument(
         "--interval",
         type=positive_float,
         default=DEFAULT_INTERVAL,
+        metavar="S",
         help=f"longest pause between attempts (default {DEFAULT_INTERVAL:g}); "
         f"pauses start at {FIRST_DELAY * 1000:g} ms",
     )
@@ -83,13 +99,23 @@ def build_parser() -> ArgumentParser:
         "--attempt-timeout",
         type=positive_float,
         default=DEFAULT_ATTEMPT,
+        metavar="S",
         help=f"seconds one attempt may take (default {DEFAULT_ATTEMPT:g})",
     )
     p.add_argument("--invert", action="store_true", help="wait until the targets are NOT ready")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    add_output_options(p)
     add_login_options(p)  # mysql:// logs in like the app: ready means the app's login works
     return p
+
+
+def total_seconds(args) -> float:
+    """wait's whole bound: --timeout, or its synonym --deadline; both must agree."""
+    if args.timeout and args.deadline and args.timeout != args.deadline:
+        raise UsageError(
+            "--deadline is wait's --timeout (the total wait): give one of them, "
+            f"not {args.timeout:g} and {args.deadline:g}"
+        )
+    return args.timeout or args.deadline or DEFAULT_TIMEOUT
 
 
 def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -135,9 +161,12 @@ class Waiter:
         self._lock = threading.Lock()
 
     def say(self, message: str) -> None:
+        """One progress line on stderr; a peer's text in it has its control characters escaped."""
         if self.progress:
+            from netdiag.report import printable
+
             with self._lock:
-                print(f"netdiag wait: {message}", file=sys.stderr, flush=True)
+                print(f"netdiag wait: {printable(message)}", file=sys.stderr, flush=True)
 
     def poll(self, state: Waiting) -> None:
         delay = min(FIRST_DELAY, self.interval)
@@ -173,17 +202,19 @@ class Waiter:
 
 
 def main(argv: list[str]) -> int:
+    started = time.monotonic()
     own, command = split_command(argv)
     args = build_parser().parse_args(own)
     if command is not None and not command:
         raise UsageError("nothing after '--': give the command to run")
     if command is not None and not command[0]:
         raise UsageError("the command after '--' is an empty string")
+    total = total_seconds(args)
     targets = [expand_target(t) for t in args.targets]
     flags = probe_flags(args)
     # read once, as the app reads its MYSQL_* and secret files once at start
     options = [options_for(t, flags, args.attempt_timeout) for t in targets]
-    deadline = Deadline(args.timeout)
+    deadline = Deadline(total)
     waiter = Waiter(
         targets,
         options,
@@ -194,24 +225,24 @@ def main(argv: list[str]) -> int:
         not args.quiet,
     )
     ready = waiter.run()
-    elapsed = time.monotonic() - waiter.start
     if args.json:
-        doc = {
+        from netdiag.report import print_document
+
+        payload = {
             "ready": ready,
             "invert": args.invert,
             "timed_out": not ready,
-            "elapsed_ms": round(elapsed * 1000, 3),
-            "command": command[0] if command else None,
+            "exec": command[0] if command else None,
             "targets": [s.to_dict() for s in waiter.states],
         }
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        print_document("wait", ready, payload, started)
     sys.stdout.flush()
     if not ready:
         pending = [str(s.target) for s in waiter.states if s.ready_after is None]
         what = "still there" if args.invert else "not ready"
         cmd = f"; not running {command[0]}" if command else ""
         print(
-            f"netdiag wait: timeout after {args.timeout:g}s: {', '.join(pending)} {what}{cmd}",
+            f"netdiag wait: timeout after {total:g}s: {', '.join(pending)} {what}{cmd}",
             file=sys.stderr,
             flush=True,
         )

@@ -1,7 +1,7 @@
 """The IPv4 subnets this network namespace is attached to, per interface, for scan.
 
-A thin view over ``netdiag.discovery.local`` (netlink, in this namespace) and
-``netdiag.discovery.container`` (am I in a container, which one).
+A thin view over ``netdiag.discovery.local`` (netlink, in this namespace); which container
+this is, is ``netdiag.discovery.docker.identify_self``'s question.
 """
 
 from __future__ import annotations
@@ -40,11 +40,3 @@ def for_subnet(subnet: str, links: list[Attached]) -> Attached | None:
         if ipaddress.ip_network(link.network).overlaps(wanted):
             return link
     return None
-
-
-def own_container() -> tuple[bool, str | None]:
-    """(inside a container?, its id when known) from mountinfo, cgroup and hostname."""
-    from netdiag.discovery.container import detect
-
-    info = detect()
-    return info.in_container, info.id

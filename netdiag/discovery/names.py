@@ -12,7 +12,7 @@ import ipaddress
 import time
 from dataclasses import dataclass, field
 
-from netdiag.dns.lookup import LookupFailure, ask, resolve
+from netdiag.dns.lookup import LookupFailure, ask, reply_status, resolve
 from netdiag.dns.resolvconf import ResolvConf
 
 
@@ -36,17 +36,15 @@ def quick_conf(conf: ResolvConf, timeout: float) -> ResolvConf:
 
 
 def ptr(address: str, conf: ResolvConf, timeout: float) -> tuple[list[str], str | None]:
-    """PTR names of ``address`` (without the trailing dot) and an error kind, or None."""
+    """PTR names of ``address`` (without the trailing dot) and, when there are none, why
+    (``lookup.reply_status``'s word: no_reply, nxdomain, no_data, servfail, ...)."""
     import dns.reversename
 
     qname = dns.reversename.from_address(address).to_text()
     reply, _ = ask(qname, "PTR", quick_conf(conf, timeout), time.monotonic() + timeout)
-    if reply is None:
-        return [], "no_reply"
-    if reply.rcode() == 3:
-        return [], "nxdomain"
-    if reply.rcode() != 0:
-        return [], f"rcode {reply.rcode()}"
+    status = reply_status(reply)
+    if reply is None or status not in ("ok", "no_data"):
+        return [], status
     names: list[str] = []
     for rrset in reply.answer:
         if rrset.rdtype == 12:

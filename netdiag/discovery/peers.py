@@ -1,8 +1,8 @@
 """Per-peer checks for scan: names and their DNS, reachability and RTT, open ports, protocols.
 
-``examine(peers, ...)`` fills each Peer in place, every step bounded by the deadline: one PTR
-per address without names, one forward lookup per name, one ICMP echo per address (when a
-socket allows it), one TCP connect per (address, port), one probe per open port.
+Each step fills the Peers in place, bounded by the deadline: one PTR per live address, one
+forward lookup per name, one ICMP echo per address the sweep has not already heard at the IP
+level (its RTT is kept), one TCP connect per (address, port), one probe per open port.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 from netdiag.deadline import Deadline
 from netdiag.discovery import names as dnsnames
-from netdiag.discovery.sweep import connect_many, ping_many
+from netdiag.discovery.connect import connect_many
+from netdiag.discovery.icmp import ping_many
 from netdiag.dns.resolvconf import ResolvConf
 from netdiag.status import Status
 
@@ -73,8 +74,8 @@ class Peer:
     dns: list[dnsnames.NameCheck] = field(default_factory=list)
     status: str = Status.TIMEOUT.value
     reachable: bool | None = None  # None: not checked (stopped container)
-    rtt_ms: float | None = None
-    rtt_via: str | None = None
+    rtt_ms: float | None = None  # from the sweep when it measured one, else from the checks
+    rtt_via: str | None = None  # icmp, tcp/PORT or arp
     ports: list[PortResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -165,6 +166,11 @@ def check_dns(
 # ---------------------------------------------------------------- reachability and ports
 
 
+def answered_ip(peer: Peer) -> bool:
+    """The sweep already heard it at the IP level (ICMP echo or TCP), not only by ARP."""
+    return bool({"icmp", "tcp"} & set(peer.seen_by))
+
+
 def check_reachability_and_ports(
     peers: Sequence[Peer],
     ports: Sequence[int] | None,
@@ -173,9 +179,10 @@ def check_reachability_and_ports(
     concurrency: int,
     rate: float,
 ) -> None:
-    """ICMP echo (when a socket allows it) and TCP connects to each peer's ports."""
+    """TCP connects to each peer's ports, and one ICMP echo to each peer the sweep has not
+    heard at the IP level (when a socket allows it): the sweep's RTT is kept, not re-measured."""
     live = [p for p in peers if p.running]
-    addresses = [p.ip for p in live if p.ip]
+    addresses = [p.ip for p in live if p.ip and not answered_ip(p)]
     # ICMP waits for its replies while the connects run: the slowest peer sets the pace once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pinged = pool.submit(ping_many, addresses, deadline.timeout(timeout), rate, deadline.end)
@@ -209,15 +216,23 @@ def _connect_ports(
 
 
 def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) -> None:
-    """Reachable when ICMP or any TCP port answered; else why not, in one note."""
+    """Reachable when the sweep, ICMP or any TCP port answered; else why not, in one note.
+
+    The RTT is the sweep's when it heard the peer at the IP level; else the echo's; else the
+    fastest TCP answer. ARP alone proves presence on the link, not reachability.
+    """
     for peer in live:
         answered = [p for p in peer.ports if p.state in ("open", "refused")]
-        if peer.ip in replies:
+        if answered_ip(peer) and peer.rtt_ms is not None:
+            pass  # measured by the sweep
+        elif peer.ip in replies:
             peer.rtt_ms, peer.rtt_via = replies[peer.ip], "icmp"
         elif answered:
             best = min(answered, key=lambda p: p.rtt_ms or 0.0)
             peer.rtt_ms, peer.rtt_via = best.rtt_ms, f"tcp/{best.port}"
-        if peer.rtt_via:
+        else:
+            peer.rtt_ms, peer.rtt_via = None, None
+        if peer.rtt_via or answered_ip(peer):
             peer.reachable, peer.status = True, Status.OK.value
             continue
         peer.reachable = False

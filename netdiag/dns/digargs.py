@@ -457,7 +457,9 @@ class DigParser:
                     elif flag == "6":
                         opts.ipv6only = True
                     elif flag == "h":
-                        raise DigExit(0, [], [*USAGE_LINES[:3], "(netdiag dig: see docs/dig.md)"])
+                        from netdiag.dns import dighelp
+
+                        raise DigExit(0, [], dighelp.lines())
                     elif flag == "v":
                         from netdiag import __version__
 

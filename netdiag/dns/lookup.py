@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from netdiag.dns.resolvconf import ResolvConf, load
+from netdiag.dns.resolvconf import ResolvConf, load, server_text
 
 if TYPE_CHECKING:
     import dns.message
@@ -97,6 +97,20 @@ def ask(
     return None, None
 
 
+def reply_status(reply: dns.message.Message | None) -> str:
+    """One word for a reply, the vocabulary LookupFailure kinds use: ``ok`` (records),
+    ``no_data`` (NOERROR, empty answer), ``nxdomain``, ``servfail``, ``refused``, another
+    rcode's name in lower case (``formerr``, ``notimp``), or ``no_reply`` for None."""
+    if reply is None:
+        return "no_reply"
+    import dns.rcode
+
+    rcode = reply.rcode()
+    if rcode == dns.rcode.NOERROR:
+        return "ok" if any(len(rrset) for rrset in reply.answer) else "no_data"
+    return dns.rcode.to_text(rcode).lower()
+
+
 def resolve(
     name: str,
     conf: ResolvConf | None = None,
@@ -133,7 +147,7 @@ def resolve(
                     addresses += [r.address for r in rrset if r.address not in addresses]
         elapsed = (time.monotonic() - start) * 1000
         if addresses and answered_by:
-            src = f"{answered_by[0]}#{answered_by[1]}"
+            src = server_text(*answered_by)
             return Lookup(name, addresses, qname, src, elapsed, ttl)
         if not rcodes:
             outcomes.append("no_reply")
@@ -145,7 +159,7 @@ def resolve(
             outcomes.append("refused")
         else:
             outcomes.append("no_data")
-    servers = ", ".join(f"{a}#{p}" if p != 53 else a for a, p in conf.nameservers)
+    servers = ", ".join(conf.server_texts)
     if "no_reply" in outcomes:
         hint = ""
         if conf.is_docker_embedded:

@@ -35,17 +35,28 @@ class ResolvConf:
     def is_docker_embedded(self) -> bool:
         return any(addr == DOCKER_EMBEDDED_DNS for addr, _ in self.nameservers)
 
+    @property
+    def server_texts(self) -> list[str]:
+        """The nameservers as people write them: ``ADDR``, or ``ADDR#PORT`` off port 53."""
+        return [server_text(a, p) for a, p in self.nameservers]
+
     def to_dict(self) -> dict[str, object]:
         return {
             "path": self.path,
-            "nameservers": [f"{a}#{p}" if p != 53 else a for a, p in self.nameservers],
+            "nameservers": self.server_texts,
             "search": self.search,
             "ndots": self.ndots,
             "timeout": self.timeout,
             "attempts": self.attempts,
+            "rotate": self.rotate,
             "docker_embedded_dns": self.is_docker_embedded,
             "overridden": self.overridden,
         }
+
+
+def server_text(addr: str, port: int = 53) -> str:
+    """The one text form of a nameserver: ``ADDR`` on port 53, else ``ADDR#PORT``."""
+    return f"{addr}#{port}" if port != 53 else addr
 
 
 def parse_server(text: str) -> tuple[str, int]:

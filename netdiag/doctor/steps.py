@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netdiag.deadline import Deadline
+from netdiag.discovery import neighbours
 from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
 from netdiag.errors import NetdiagError
 from netdiag.probes.base import ProbeFailure
 from netdiag.probes.settings import MySQLLogin, ProbeFlags, ProbeOptions, mysql_login, options_for
 from netdiag.status import Status
 from netdiag.targets import Target
-
-ARP_PATH = "/proc/net/arp"
-MAX_CONTAINERS = 500
 
 
 @dataclass
@@ -41,6 +38,7 @@ class Context:
     own_container: str | None = None
     own_networks: list[str] = field(default_factory=list)
     holder: Any = None  # topology.Holder of the service, when Docker told us
+    identity: Any = None  # netdiag.discovery.docker.Identity, once the Docker step ran
 
     @property
     def step_timeout(self) -> float:
@@ -137,65 +135,30 @@ def name(ctx: Context, step: Step) -> None:
 # --- 3. Docker topology -------------------------------------------------------------------------
 
 
-def _list_containers(client: Any, deadline: Deadline) -> list[Any]:
-    """Every container, running or not, with its networks and aliases (GET only)."""
-    from netdiag.discovery import docker_api as d
-
-    listed = client.api.containers(all=True)
-    out = []
-    for item in listed[:MAX_CONTAINERS]:
-        if deadline.expired():
-            raise TimeoutError("deadline reached while reading containers")
-        found = d.inspect_container(client, item["Id"])
-        if isinstance(found, d.Container):
-            out.append(found)
-    return out
-
-
 def docker(ctx: Context, step: Step) -> None:
     """Which container holds the name, is it running, do we share a network (GET only)."""
-    try:
-        from netdiag.discovery import container as container_mod
-        from netdiag.discovery import docker_api as d
-        from netdiag.discovery import local
-    except ImportError:
-        step.status, step.summary = SKIP, "Docker API not available (no discovery module)"
-        return
+    from netdiag.discovery import docker as docker_layer
     from netdiag.doctor import topology
 
-    client = d.connect(ctx.environ, timeout=ctx.step_timeout)
-    if isinstance(client, d.Unavailable):
-        step.status, step.summary = SKIP, f"Docker API not available: {client.note}"
+    view = docker_layer.load(ctx.environ, timeout=ctx.step_timeout, deadline=ctx.deadline.end)
+    identity = docker_layer.identify_self(view, docker_layer.LocalEvidence.gather())
+    ctx.identity = identity
+    step.facts["identity"] = identity.to_dict()
+    if isinstance(view, docker_layer.Unavailable):
+        step.status, step.summary = SKIP, f"Docker API not available: {view.note}"
         return
-    containers = client.call(lambda: _list_containers(client, ctx.deadline))
-    if isinstance(containers, d.Unavailable):
-        step.status, step.summary = SKIP, f"Docker API not available: {containers.note}"
-        return
-    snap = local.snapshot()
-    info = container_mod.detect()
-    ident = d.own_containers(
-        client,
-        info.id,
-        snap.addresses(),
-        snap.macs(),
-        socket.gethostname(),
-        deadline=ctx.deadline.end,
-    )
-    own = None
-    if isinstance(ident, d.Identification) and ident.containers:
-        me = ident.containers[0]
-        own = me.name
+    own = identity.name
+    if identity.container is not None:
         ctx.own_container = own
-        ctx.own_networks = [a.network for a in me.attachments]
+        ctx.own_networks = identity.networks
         step.facts["own_container"] = own
         step.facts["own_networks"] = ctx.own_networks
-    elif isinstance(ident, d.Unavailable):
-        step.notes.append(f"could not tell which container we are: {ident.note}")
+    step.notes += identity.notes
     host = ctx.target.host
     if ctx.target.host_is_ip:
-        holders = topology.holders_of_address(host, containers)
+        holders = topology.holders_of_address(host, view.containers)
     else:
-        holders = topology.holders_of(host, containers)
+        holders = topology.holders_of(host, view.containers)
     step.facts["holders"] = [h.to_dict() for h in holders]
     if not holders and (ctx.addresses or ctx.target.host_is_ip):
         step.status = SKIP if ctx.target.host_is_ip else WARN
@@ -213,20 +176,6 @@ def docker(ctx: Context, step: Step) -> None:
 
 
 # --- 4. route and neighbour -------------------------------------------------------------------
-
-
-def _arp_entry(address: str, path: str = ARP_PATH) -> tuple[str, str, str] | None:
-    """(flags, mac, device) of ``address`` in the kernel's ARP table, or None."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as fh:
-            lines = fh.read(1 << 20).splitlines()[1:]
-    except OSError:
-        return None
-    for line in lines:
-        f = line.split()
-        if len(f) >= 6 and f[0] == address:
-            return f[2], f[3], f[5]
-    return None
 
 
 def route(ctx: Context, step: Step) -> None:
@@ -271,18 +220,17 @@ def route(ctx: Context, step: Step) -> None:
         )
         return
     step.status, step.summary = PASS, f"{address} is on-link via {r.device}"
-    entry = _arp_entry(address)
+    entry = neighbours.lookup(address)
     if entry:
-        flags, mac, dev = entry
-        step.facts["neighbour"] = {"flags": flags, "mac": mac, "device": dev}
-        if flags == "0x0":
+        step.facts["neighbour"] = {"flags": entry.flags, "mac": entry.mac, "device": entry.device}
+        if not entry.complete:
             step.status = WARN
             step.notes.append(
                 f"neighbour {address} is incomplete: nobody answered ARP (the container "
                 "stopped, or the address is stale)"
             )
         else:
-            step.summary += f", neighbour {mac}"
+            step.summary += f", neighbour {entry.mac}"
 
 
 # --- 5. TCP connect ---------------------------------------------------------------------------
@@ -308,8 +256,8 @@ def connect(ctx: Context, step: Step) -> None:
                 f"0.0.0.0 (not 127.0.0.1) inside its container? docker logs {svc}"
             )
         elif fail.status is Status.TIMEOUT:
-            entry = _arp_entry(address)
-            if entry and entry[0] == "0x0":
+            entry = neighbours.lookup(address)
+            if entry and not entry.complete:
                 step.notes.append(f"nobody answers ARP for {address} (neighbour incomplete)")
                 step.fix = (
                     f"no container has {address} any more: the name points at a stopped or "

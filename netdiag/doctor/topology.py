@@ -35,11 +35,11 @@ class Verdict:
 
 
 def holders_of(name: str, containers: Sequence[Any]) -> list[Holder]:
-    """``containers`` are docker_api.Container objects (or anything with the same fields)."""
+    """``containers`` are netdiag.discovery.docker.Container objects."""
     wanted = name.rstrip(".").lower()
     found: list[Holder] = []
     for c in containers:
-        for att in c.attachments:
+        for att in c.endpoints:
             via = None
             aliases = [a.lower() for a in att.aliases or []]
             dns_names = [a.lower() for a in att.dns_names or []]
@@ -62,7 +62,7 @@ def holders_of_address(address: str, containers: Sequence[Any]) -> list[Holder]:
         (
             Holder(c.name, c.state or "unknown", att.network, att.ipv4, "address")
             for c in containers
-            for att in c.attachments
+            for att in c.endpoints
             if att.ipv4 == address
         ),
         key=lambda h: (h.network, h.container),

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
-import socket
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from netdiag.probes.settings import ProbeOptions
+from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target
 
-__all__ = ["Finding", "Probe", "ProbeFailure", "ProbeOptions", "Watchdog", "connect"]
+if TYPE_CHECKING:
+    import socket
+
+__all__ = ["Finding", "Probe", "ProbeFailure", "ProbeOptions", "Watchdog", "connect", "handshake"]
 
 UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
@@ -38,7 +39,7 @@ class ProbeFailure(Exception):
         self.facts = facts or {}
 
 
-@dataclass
+@record
 class Finding:
     """What a probe found at an address that answered as it should: ``summary`` is the
     one-line detail of the result, ``facts`` the protocol findings (stable JSON keys)."""
@@ -67,36 +68,59 @@ class Probe(ABC):
         """Probe ``address:port`` within ``timeout`` s; return a Finding or raise ProbeFailure."""
 
 
-def connect(address: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
-    """TCP connect (from ``source`` when given), telling refused, timeout and unreachable apart."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _connect_failure(exc: OSError, timeout: float) -> ProbeFailure:
+    """A failed connect in the shared vocabulary: timeout, refused, unreachable or error."""
+    if isinstance(exc, TimeoutError):
+        return ProbeFailure(Status.TIMEOUT, "connect", f"no answer to SYN within {timeout:g}s")
+    if isinstance(exc, ConnectionRefusedError):
+        return ProbeFailure(Status.REFUSED, "connect", "connection refused")
+    if exc.errno in UNREACHABLE_ERRNOS:
+        return ProbeFailure(Status.UNREACHABLE, "connect", exc.strerror or str(exc))
+    return ProbeFailure(Status.ERROR, "connect", exc.strerror or str(exc))
+
+
+def _open(module: Any, address: str, port: int, timeout: float, source: str | None) -> Any:
+    if source:
+        # an address only: a name here would go to the machine's resolver (settings resolves
+        # --source first, by netdiag's rules)
+        import ipaddress
+
+        try:
+            source = str(ipaddress.ip_address(source))
+        except ValueError:
+            raise ProbeFailure(
+                Status.ERROR, "connect", f"source {source!r} is not an address"
+            ) from None
+    family = module.AF_INET6 if ":" in address else module.AF_INET
+    sock = module.socket(family, module.SOCK_STREAM)
     sock.settimeout(max(timeout, 0.001))
     try:
         if source:
-            # an address only: a name here would go to the machine's resolver (settings
-            # resolves --source first, by netdiag's rules)
-            sock.bind((str(ipaddress.ip_address(source)), 0))
+            sock.bind((source, 0))
         sock.connect((address, port))
-    except TimeoutError:
-        sock.close()
-        raise ProbeFailure(
-            Status.TIMEOUT, "connect", f"no answer to SYN within {timeout:g}s"
-        ) from None
-    except ConnectionRefusedError:
-        sock.close()
-        raise ProbeFailure(Status.REFUSED, "connect", "connection refused") from None
-    except ValueError:
-        sock.close()
-        raise ProbeFailure(
-            Status.ERROR, "connect", f"source {source!r} is not an address"
-        ) from None
     except OSError as exc:
         sock.close()
-        if exc.errno in UNREACHABLE_ERRNOS:
-            raise ProbeFailure(Status.UNREACHABLE, "connect", exc.strerror or str(exc)) from None
-        raise ProbeFailure(Status.ERROR, "connect", exc.strerror or str(exc)) from None
+        raise _connect_failure(exc, timeout) from None
     return sock
+
+
+def connect(address: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
+    """TCP connect (from ``source`` when given), telling refused, timeout and unreachable apart."""
+    import socket
+
+    return _open(socket, address, port, timeout, source)
+
+
+def handshake(address: str, port: int, timeout: float, source: str | None = None) -> None:
+    """The TCP handshake alone, then close: all a tcp:// probe needs. Failures as ``connect``.
+
+    It uses ``_socket``, the C module under ``socket`` (``socket.socket`` is its subclass):
+    importing ``socket`` itself (its enum classes, selectors) costs more than the rest of a
+    ``netdiag check tcp://`` health check (bench/startup).
+    """
+    import _socket
+
+    _open(_socket, address, port, timeout, source).close()
 
 
 def recv_exactly(sock: socket.socket, count: int, deadline: float, step: str) -> bytes:
@@ -170,6 +194,8 @@ class Watchdog:
         self._timer.daemon = True
 
     def _fire(self) -> None:
+        import socket
+
         with self._lock:
             if self._dup is None:
                 return

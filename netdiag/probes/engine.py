@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from netdiag.deadline import Deadline
-from netdiag.dns.lookup import LookupFailure, resolve
-from netdiag.dns.resolvconf import ResolvConf
 from netdiag.probes.base import Probe, ProbeFailure, ProbeOptions
 from netdiag.result import ProbeResult
 from netdiag.status import Status
 from netdiag.targets import Target
+
+if TYPE_CHECKING:
+    from netdiag.dns.resolvconf import ResolvConf
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 # scheme -> "module:Class"; modules load only when a target of that scheme is probed.
 REGISTRY: dict[str, str] = {
@@ -85,6 +89,10 @@ def resolve_target(
     target: Target, deadline: Deadline, timeout: float, conf: ResolvConf | None = None
 ) -> list[str] | ProbeResult:
     """Addresses of the target's host, or a ``dns_failed`` result saying why."""
+    if target.host_is_ip:  # nothing to resolve: the DNS modules are not even loaded
+        return [target.host]
+    from netdiag.dns.lookup import LookupFailure, resolve
+
     start = time.monotonic()
     try:
         return resolve(target.host, conf, timeout=deadline.timeout(timeout)).addresses
@@ -94,6 +102,45 @@ def resolve_target(
         )
         result.facts["dns_error"] = fail.kind
         return result
+
+
+def in_threads(work: Callable[[T], R], items: Sequence[T], workers: int = MAX_WORKERS) -> list[R]:
+    """``[work(x) for x in items]`` on up to ``workers`` threads at once, in the items' order.
+
+    Plain threads, not concurrent.futures: importing that (logging and friends) costs more than
+    a health check's whole run. A single item runs on the calling thread. The first exception
+    a worker raises is raised here once every thread has finished.
+    """
+    if len(items) <= 1:
+        return [work(x) for x in items]
+    import threading
+
+    results: list[R | None] = [None] * len(items)
+    errors: list[BaseException] = []
+    pending = iter(range(len(items)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while not errors:
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                results[index] = work(items[index])
+            except BaseException as exc:  # handed to the caller below
+                errors.append(exc)
+
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(min(workers, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]  (every slot was filled)
 
 
 def run(
@@ -110,27 +157,25 @@ def run(
         if len(per_options) != len(targets):
             raise ValueError("one ProbeOptions per target")
     per_target: list[list[ProbeResult]] = [[] for _ in targets]
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(targets) * 2))) as pool:
-        # Resolve all names concurrently, then probe all addresses concurrently.
-        lookups = list(
-            pool.map(
-                lambda t, o: resolve_target(t, deadline, o.timeout, conf), targets, per_options
+    # Resolve all names concurrently, then probe all addresses concurrently.
+    lookups = in_threads(
+        lambda i: resolve_target(targets[i], deadline, per_options[i].timeout, conf),
+        range(len(targets)),
+    )
+    jobs: list[tuple[int, Probe, str]] = []
+    for index, (target, found) in enumerate(zip(targets, lookups, strict=True)):
+        if isinstance(found, ProbeResult):
+            per_target[index].append(found)
+            continue
+        try:
+            probe = probe_class(target.scheme)(target, per_options[index])
+        except ProbeFailure as fail:
+            per_target[index].append(
+                ProbeResult(str(target), None, fail.status, 0.0, fail.detail, fail.step)
             )
-        )
-        jobs = []
-        for index, (target, found) in enumerate(zip(targets, lookups, strict=True)):
-            if isinstance(found, ProbeResult):
-                per_target[index].append(found)
-                continue
-            try:
-                probe = probe_class(target.scheme)(target, per_options[index])
-            except ProbeFailure as fail:
-                per_target[index].append(
-                    ProbeResult(str(target), None, fail.status, 0.0, fail.detail, fail.step)
-                )
-                continue
-            for address in found:
-                jobs.append((index, pool.submit(probe_address, probe, address, deadline)))
-        for index, future in jobs:
-            per_target[index].append(future.result())
+            continue
+        jobs += [(index, probe, address) for address in found]
+    results = in_threads(lambda job: probe_address(job[1], job[2], deadline), jobs)
+    for (index, _, _), result in zip(jobs, results, strict=True):
+        per_target[index].append(result)
     return [r for group in per_target for r in group]

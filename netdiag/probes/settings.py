@@ -9,17 +9,17 @@ this module stays light (a HEALTHCHECK imports it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from netdiag import appenv
 from netdiag.errors import UsageError
+from netdiag.records import record
 from netdiag.secrets import Secret, read_secret_file
 from netdiag.targets import Target
 
 DEFAULT_TIMEOUT = 3.0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MySQLLogin:
     """Credentials and what to check after logging in; ``user=None`` means greeting only.
 
@@ -60,7 +60,7 @@ def parse_expected(specs: list[str] | tuple[str, ...] | None) -> tuple[tuple[int
     return tuple(ranges)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HTTPSettings:
     """Which statuses count as ``ok``, whether to verify TLS, whether to follow redirects."""
 
@@ -72,7 +72,7 @@ class HTTPSettings:
         return any(lo <= code <= hi for lo, hi in self.expected)
 
 
-@dataclass
+@record
 class ProbeOptions:
     """Everything a probe needs besides its target; built by ``options_for``."""
 
@@ -83,7 +83,7 @@ class ProbeOptions:
     http: HTTPSettings | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProbeFlags:
     """What the command line (or one checks-file entry) says; None means "not given".
 

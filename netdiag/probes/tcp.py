@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from netdiag.probes.base import Finding, Probe, connect
+from netdiag.probes.base import Finding, Probe, handshake
 
 
 class TcpProbe(Probe):
@@ -13,7 +13,6 @@ class TcpProbe(Probe):
 
     def check(self, address: str, port: int, timeout: float) -> Finding:
         start = time.monotonic()
-        sock = connect(address, port, timeout, self.options.source_address)
-        sock.close()
+        handshake(address, port, timeout, self.options.source_address)
         ms = (time.monotonic() - start) * 1000
         return Finding(f"connected in {ms:.1f} ms", {"connect_ms": round(ms, 3)})

@@ -6,12 +6,12 @@ still work), the default user is not root, and the build-only proxy CA never rea
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.docker_engine import DockerLab, docker, ensure_dockerd, unique
+from tests.support.schemas import netdiag_json
 from tests.support.tutorial import NETDIAG_IMAGE, build_images
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.docker]
@@ -38,7 +38,7 @@ def scan(lab: DockerLab, net: str, *docker_args: str) -> dict:
         NETDIAG_IMAGE, "scan", "--json", "--timeout", "0.5", check=False,
     )  # fmt: skip
     assert r.returncode in (0, 1), r.stderr
-    return json.loads(r.stdout)
+    return netdiag_json(r.stdout)
 
 
 def methods(doc: dict) -> list[str]:

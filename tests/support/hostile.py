@@ -83,6 +83,48 @@ def ssh_banner(conn: socket.socket, stop: threading.Event) -> None:
     stop.wait(30)
 
 
+# --- peers whose text carries terminal control characters (issue 14 item 5) -----------------
+# ESC sequences (clear screen, set the window title, colour), BEL, a bare CR and a newline that
+# would forge a second line, "FAKE: ok", if a renderer printed them as they are.
+CONTROL_TEXT = b"\x1b[2J\x1b]0;pwned\x07 busy\rFAKE: ok\nPASS forged"
+CONTROL_LINE = CONTROL_TEXT.replace(b"\n", b" ")  # for protocols that end a reply at \n
+
+
+def _read_some(conn: socket.socket, stop: threading.Event, size: int = 4096) -> bytes:
+    conn.settimeout(2.0)
+    try:
+        return conn.recv(size)
+    except OSError:
+        return b""
+
+
+def mysql_err_with_controls(conn: socket.socket, stop: threading.Event) -> None:
+    """ERROR 1130 instead of a greeting, its message full of control characters."""
+    payload = b"\xff" + (1130).to_bytes(2, "little") + b"Host " + CONTROL_TEXT
+    conn.sendall(len(payload).to_bytes(3, "little") + b"\x00" + payload)
+
+
+def postgres_error_with_controls(conn: socket.socket, stop: threading.Event) -> None:
+    """No TLS, then an ErrorResponse to the startup whose message has control characters."""
+    _read_some(conn, stop, 8)  # SSLRequest
+    conn.sendall(b"N")
+    _read_some(conn, stop)  # StartupMessage
+    fields = b"SFATAL\x00C28000\x00M" + CONTROL_TEXT + b"\x00\x00"
+    conn.sendall(b"E" + (len(fields) + 4).to_bytes(4, "big") + fields)
+
+
+def redis_err_with_controls(conn: socket.socket, stop: threading.Event) -> None:
+    """-ERR to PING, the error text full of control characters (up to the CRLF)."""
+    _read_some(conn, stop)
+    conn.sendall(b"-ERR " + CONTROL_LINE + b"\r\n")
+
+
+def http_reason_with_controls(conn: socket.socket, stop: threading.Event) -> None:
+    """503 with a reason phrase full of control characters."""
+    _read_some(conn, stop)
+    conn.sendall(b"HTTP/1.1 503 " + CONTROL_LINE + b"\r\nContent-Length: 0\r\n\r\n")
+
+
 @contextlib.contextmanager
 def hostile_peer(behaviour: Behaviour, host: str = "127.0.0.1", port: int = 0) -> Iterator[Peer]:
     """Serve ``behaviour`` on ``port`` (default ephemeral) of ``host`` until the context exits.
