@@ -138,3 +138,8 @@ def record(cls: C | None = None, *, frozen: bool = False) -> Any:
 def as_dict(obj: Any) -> dict[str, Any]:
     """A record's fields as a dict (shallow)."""
     return {n: getattr(obj, n) for n in obj.__record_fields__}
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """A copy of a record with ``changes`` applied (``dataclasses.replace`` for records)."""
+    return type(obj)(**{**as_dict(obj), **changes})

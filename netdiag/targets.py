@@ -66,12 +66,12 @@ def redact_userinfo(text: str) -> str:
             return match.group(0)
         return f"{match.group(1)}{userinfo.split(':', 1)[0]}:***@{rest}"
 
-    return _NETLOC.sub(hide, text)
+    return re.sub(_NETLOC, hide, text)
 
 
 # a URL's authority: after "scheme://" (or at the start of a bare HOST:PORT), up to / ? # or
 # white space
-_NETLOC = re.compile(r"((?:^|[\s'\"(=])(?:[A-Za-z][A-Za-z0-9+.-]*://)?)([^/?#\s'\"]*@[^/?#\s'\"]*)")
+_NETLOC = r"((?:^|[\s'\"(=])(?:[A-Za-z][A-Za-z0-9+.-]*://)?)([^/?#\s'\"]*@[^/?#\s'\"]*)"
 
 
 def parse_target(text: str, default_scheme: str = "tcp") -> Target:
@@ -130,19 +130,19 @@ def _parse_target(text: str, default_scheme: str) -> Target:
 
 # what inet_aton (and so getaddrinfo, and the app) reads as an IPv4 address: 1 to 4 parts,
 # each decimal, octal (leading 0) or hex (0x): 127.1, 0x7f000001, 2130706433
-_NUMERIC_IPV4 = re.compile(r"^(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]+|[0-9]+)){0,3}$")
+_NUMERIC_IPV4 = r"(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]+|[0-9]+)){0,3}"
 _PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 def numeric_ipv4(host: str) -> str | None:
     """The dotted quad for a host that getaddrinfo reads as an IPv4 address without asking
     any resolver (``127.1`` -> ``127.0.0.1``), else None."""
-    if not _NUMERIC_IPV4.match(host):
+    if not re.fullmatch(_NUMERIC_IPV4, host):
         return None
-    import socket
+    import _socket  # the C module: importing socket itself costs a health check ~5 ms
 
     try:
-        return socket.inet_ntoa(socket.inet_aton(host))
+        return _socket.inet_ntoa(_socket.inet_aton(host))
     except OSError:
         return None
 

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.deadline import Deadline
@@ -20,6 +20,7 @@ from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
 from netdiag.errors import NetdiagError
 from netdiag.probes.base import ProbeFailure
 from netdiag.probes.settings import MySQLLogin, ProbeFlags, ProbeOptions, mysql_login, options_for
+from netdiag.records import replace
 from netdiag.status import Status
 from netdiag.targets import Target
 
