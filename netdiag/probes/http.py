@@ -23,6 +23,15 @@ MAX_BODY = 64 * 1024
 MAX_REDIRECTS = 5
 
 
+def _late(step: str) -> str:
+    """The detail of a step that did not finish in time (a read timeout or the watchdog)."""
+    return (
+        "TLS handshake not finished in time"
+        if step == "tls"
+        else f"no complete HTTP {step} in time"
+    )
+
+
 def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
@@ -156,12 +165,10 @@ class HTTPProbe(Probe):
             }
             return resp.status, resp.reason or "", resp.getheader("Location"), facts
         except TimeoutError:
-            raise ProbeFailure(Status.TIMEOUT, step, f"no complete HTTP {step} in time") from None
+            raise ProbeFailure(Status.TIMEOUT, step, _late(step)) from None
         except (OSError, http.client.HTTPException) as exc:
             if watchdog.fired:
-                raise ProbeFailure(
-                    Status.TIMEOUT, step, f"no complete HTTP {step} in time"
-                ) from None
+                raise ProbeFailure(Status.TIMEOUT, step, _late(step)) from None
             raise self._classify(exc, step) from None
         finally:
             watchdog.__exit__()
@@ -171,7 +178,7 @@ class HTTPProbe(Probe):
     def _tls_failure(exc: OSError, cut: bool) -> ProbeFailure | OSError:
         """What a failed TLS handshake means; ``cut`` when the watchdog ended it."""
         if cut:
-            return ProbeFailure(Status.TIMEOUT, "tls", "TLS handshake not finished in time")
+            return ProbeFailure(Status.TIMEOUT, "tls", _late("tls"))
         if isinstance(exc, ssl.SSLCertVerificationError):
             return ProbeFailure(
                 Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
