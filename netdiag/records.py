@@ -141,5 +141,8 @@ def as_dict(obj: Any) -> dict[str, Any]:
 
 
 def replace(obj: Any, **changes: Any) -> Any:
-    """A copy of a record with ``changes`` applied (``dataclasses.replace`` for records)."""
+    """A copy of the record ``obj`` with ``changes`` applied (``dataclasses.replace`` for records)."""
+    unknown = set(changes) - set(obj.__record_fields__)
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no field(s) {sorted(unknown)}")
     return type(obj)(**{**as_dict(obj), **changes})

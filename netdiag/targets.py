@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
+from netdiag.dns.name import check_name
 from netdiag.errors import UsageError
 from netdiag.records import record
 
@@ -25,6 +26,14 @@ DEFAULT_PORTS: dict[str, int | None] = {
 }
 
 SCHEME_ALIASES = {"postgresql": "postgres"}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @record(frozen=True)
@@ -114,7 +123,9 @@ def _parse_target(text: str, default_scheme: str) -> Target:
     host = parts.hostname or ""
     if not host:
         raise UsageError(f"target {text!r} has no host")
-    host = numeric_ipv4(host) or host
+    host = numeric_ipv4(host) or host  # 127.1 is an address, as getaddrinfo reads it
+    if not _is_ip(host):
+        check_name(host)  # a name DNS cannot carry is the user's mistake: exit 2, no query
     if port is None:
         port = DEFAULT_PORTS[scheme]
     if scheme == "tcp" and port is None:
