@@ -111,7 +111,8 @@ def test_scan_deadline_holds_through_tls(tmp_path) -> None:
     with NetnsLab(hosts_wanted=1, mariadb=False, drop=False, port_cycle=((),)) as lab:
         host = lab.hosts[0]
         cert = hostile.self_signed_cert(str(tmp_path), ips=(host.ip,))
-        behaviour = hostile.tls_drip(*cert, handshake_interval=0.0, answer_interval=0.2)
+        # the handshake drips: whatever scan does on 443 (identify TLS, GET /) starts there
+        behaviour = hostile.tls_drip(*cert, handshake_interval=0.2, answer_interval=0.2)
         ctx = hostile.hostile_peer(behaviour, host="0.0.0.0", port=443)
         in_netns(host.ns, ctx.__enter__)
         try:
@@ -126,7 +127,7 @@ def test_scan_deadline_holds_through_tls(tmp_path) -> None:
     doc = json.loads(out.stdout)
     peer = next(p for n in doc["networks"] for p in n["peers"] if p["ip"] == host.ip)
     (port,) = [p for p in peer["ports"] if p["port"] == 443]
-    assert port["status"] == "timeout", port
+    assert port["status"] != "ok", port  # never a verdict from a handshake that never ended
     assert took <= 4.0 + 1.0 + base, (took, base)
 
 
