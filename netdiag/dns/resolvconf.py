@@ -139,9 +139,10 @@ def load(environ: dict[str, str] | None = None) -> ResolvConf:
     """The resolver configuration in force, overrides applied; no servers means 127.0.0.1."""
     env = os.environ if environ is None else environ
     path = env.get("NETDIAG_RESOLV_CONF") or DEFAULT_PATH
+    from netdiag.files import read_bounded  # never blocks on a FIFO
+
     try:
-        with open(path, "rb") as fh:
-            text = fh.read(MAX_BYTES).decode("utf-8", errors="replace")
+        text = read_bounded(path, MAX_BYTES)[:MAX_BYTES].decode("utf-8", errors="replace")
     except FileNotFoundError:
         text = ""
     except OSError as exc:

@@ -538,7 +538,13 @@ def _login(ctx: Context, step: Step, login: MySQLLogin) -> bool:
         code = fail.facts.get("error_code")
         step.facts["error_code"] = code
         database, table = login.database, login.table
-        if code == 1045:
+        if code == 1045 and not login.password:
+            step.fix = (
+                f"no password was configured for {user}: give the app's password the way the "
+                f"app gets it ({login.password_wanted_from}; compose: secrets: + "
+                "MYSQL_PASSWORD_FILE=/run/secrets/NAME), or --password-file"
+            )
+        elif code == 1045:
             step.fix = (
                 f"the server refuses {user} with this password: compare {source} with the "
                 "mysql container's MYSQL_USER/MYSQL_PASSWORD (they apply only on the first "
@@ -571,7 +577,8 @@ def credentials(ctx: Context, step: Step) -> None:
         return
     login = _app_login(ctx, step)
     if login and _login(ctx, step, replace(login, database=None, table=None)):
-        step.summary = f"logged in as {login.user} ({login.password_from})"
+        source = login.password_from or "no password"
+        step.summary = f"logged in as {login.user} ({source})"
 
 
 def database(ctx: Context, step: Step) -> None:
