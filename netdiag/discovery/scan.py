@@ -28,6 +28,7 @@ from netdiag.errors import NetdiagError, UsageError
 MAX_PREFIX_WITHOUT_FORCE = 16
 MAX_PORT_RANGE = 4096
 DOCKER_SHARE = 0.3  # of the deadline, at most, for reading the Docker API
+DOCKER_REQUEST_TIMEOUT = 3.0  # per API request (within DOCKER_SHARE)
 DOCKER_MAX_WAIT = 10.0
 
 
@@ -203,9 +204,11 @@ def read_docker(
     if not options.use_docker:
         return None, {"used": False, "note": "--no-docker given"}
     budget = min(deadline.remaining() * DOCKER_SHARE, DOCKER_MAX_WAIT)
+    # The API is local: a busy daemon can take a second per request where the network under
+    # test takes a millisecond, so its requests do not get the per-step --timeout.
     view = docker.load(
         environ,
-        timeout=min(3.0, max(options.timeout * 2, 1.0)),
+        timeout=max(DOCKER_REQUEST_TIMEOUT, options.timeout),
         deadline=min(deadline.end, time.monotonic() + budget),
     )
     if isinstance(view, docker.Unavailable):
@@ -252,7 +255,10 @@ def run_scan(
     short = [sw.subnet for n in networks for sw in n.sweeps if sw.out_of_time]
     if short and not partial:
         partial = True
-        notes.append(f"the sweep of {', '.join(short)} ran out of time: results are partial")
+        notes.append(
+            f"the sweep of {', '.join(short)} used up its share of the deadline: results are "
+            "partial"
+        )
     return ScanReport(
         networks,
         docker_info,

@@ -23,7 +23,7 @@ from netdiag.errors import NetdiagError
 
 DEADLINE = 10.0
 DNS_TIMEOUT = 2.0
-DOCKER_TIMEOUT = 2.0
+DOCKER_TIMEOUT = 3.0  # per API request: a busy local daemon, not a network step
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,11 @@ class Context:
         if self._view is None:
             from netdiag.discovery import docker as docker_layer
 
+            # the API is local and may be busy: each request gets at least 3 s (deadline kept)
             self._view = docker_layer.load(
-                self.environ, timeout=self.step_timeout, deadline=self.deadline.end
+                self.environ,
+                timeout=max(0.001, self.deadline.timeout(max(self.timeout, 3.0))),
+                deadline=self.deadline.end,
             )
             self.identity = docker_layer.identify_self(
                 self._view, docker_layer.LocalEvidence.gather()
