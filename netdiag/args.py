@@ -13,11 +13,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from netdiag.errors import UsageError
 
 QUIET_HELP = "print only what failed (nothing when all is well), no progress lines"
+
+if TYPE_CHECKING:
+    from netdiag.probes.settings import ProbeFlags
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -85,3 +88,36 @@ def usage_of(module: object) -> str | None:
     build = getattr(module, "build_parser", None)
     parser = build() if callable(build) else None
     return parser.usage_line() if isinstance(parser, ArgumentParser) else None
+
+
+def add_login_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--user``, ``--password-file``, ``--database``, ``--table``: the MySQL login of probe,
+    check, wait and doctor (netdiag.probes.settings turns them into a MySQLLogin)."""
+    group = parser.add_argument_group(
+        "mysql login (default: the app's MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB and _FILE twins)"
+    )
+    group.add_argument("--user", help="log in as USER (default $MYSQL_USER)")
+    group.add_argument(
+        "--password-file",
+        metavar="FILE",
+        help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)",
+    )
+    group.add_argument("--database", help="database to use (default $MYSQL_DB)")
+    group.add_argument("--table", help="also check that this table exists (needs a login)")
+    return group
+
+
+def probe_flags(args: argparse.Namespace) -> ProbeFlags:
+    """The parsed login and protocol options as a ``netdiag.probes.settings.ProbeFlags``."""
+    from netdiag.probes.settings import ProbeFlags
+
+    return ProbeFlags(
+        user=args.user,
+        password_file=args.password_file,
+        database=args.database,
+        table=args.table,
+        greeting_only=getattr(args, "greeting_only", False),
+        expect_status=tuple(getattr(args, "expect_status", None) or ()),
+        insecure=getattr(args, "insecure", False),
+        follow_redirects=getattr(args, "follow_redirects", False),
+    )

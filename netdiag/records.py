@@ -22,6 +22,7 @@ else:
 
 
 C = TypeVar("C", bound=type)
+T = TypeVar("T")
 _FACTORY = "_record_factory"
 
 
@@ -138,3 +139,11 @@ def record(cls: C | None = None, *, frozen: bool = False) -> Any:
 def as_dict(obj: Any) -> dict[str, Any]:
     """A record's fields as a dict (shallow)."""
     return {n: getattr(obj, n) for n in obj.__record_fields__}
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A copy of the record ``obj`` with ``changes`` (as ``dataclasses.replace``)."""
+    unknown = set(changes) - set(obj.__record_fields__)
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no field {sorted(unknown)[0]!r}")
+    return type(obj)(**{**as_dict(obj), **changes})  # type: ignore[call-arg]

@@ -1,12 +1,10 @@
-"""Environment values with ``*_FILE`` twins, read the way the todo app reads them.
+"""Secret values and secret files, read the way the todo app reads them.
 
-A ``Secret`` never renders its value: repr, str and JSON all show ``***``.
+A ``Secret`` never renders its value: repr, str and JSON all show ``***``. The app's variables
+and their ``*_FILE`` twins are read by netdiag.appenv.
 """
 
 from __future__ import annotations
-
-import os
-from collections.abc import Mapping
 
 from netdiag.errors import NetdiagError
 
@@ -46,15 +44,6 @@ def read_secret_file(path: str) -> str:
     if text.endswith("\r\n"):
         return text[:-2]
     return text[:-1] if text.endswith("\n") else text
-
-
-def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """``$NAME``, or the content of the file named by ``$NAME_FILE``, which wins when both are set."""
-    env = os.environ if environ is None else environ
-    file_path = env.get(f"{name}_FILE")
-    if file_path:
-        return read_secret_file(file_path)
-    return env.get(name)
 
 
 def redact(text: str, *secrets: Secret | str | None) -> str:

@@ -6,10 +6,11 @@ A bare ``host:port`` means tcp. Parsing is pure; nothing here touches the networ
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import parse_qs, unquote, urlsplit
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 from netdiag.errors import UsageError
-from netdiag.records import field, record
+from netdiag.records import record
 
 DEFAULT_PORTS: dict[str, int | None] = {
     "tcp": None,
@@ -34,7 +35,7 @@ class Target:
     port: int | None
     path: str = ""
     user: str | None = None
-    query: dict[str, str] = field(default_factory=dict)
+    query: str = ""  # the query string exactly as given (never decoded and re-encoded)
     raw: str = ""
 
     @property
@@ -49,7 +50,8 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         hostport = f"{host}:{self.port}" if self.port is not None else host
         user = f"{self.user}@" if self.user else ""
-        return f"{self.scheme}://{user}{hostport}{self.path}"
+        query = f"?{self.query}" if self.query else ""
+        return f"{self.scheme}://{user}{hostport}{self.path}{query}"
 
 
 def parse_target(text: str, default_scheme: str = "tcp") -> Target:
@@ -90,6 +92,18 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
         raise UsageError(f"target {text!r} needs a port (tcp://HOST:PORT)")
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"port out of range in {text!r}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     user = unquote(parts.username) if parts.username else None
-    return Target(scheme, host, port, parts.path, user, query, text)
+    return Target(scheme, host, port, parts.path, user, parts.query, text)
+
+
+def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:
+    """A target argument; the bare word ``mysql`` (or ``mysql://``) means the app's
+    ``$MYSQL_HOST`` (``host`` or ``host:port``, or the content of ``MYSQL_HOST_FILE``)."""
+    if text.strip().lower() in ("mysql", "mysql://"):
+        from netdiag import appenv
+
+        host = (appenv.read("host", environ).value or "").strip()
+        if not host:
+            raise UsageError("`mysql` without a host needs MYSQL_HOST (or write mysql://HOST)")
+        return parse_target(f"mysql://{host}")
+    return parse_target(text)

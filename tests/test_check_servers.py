@@ -174,3 +174,17 @@ def test_check_uses_the_apps_mysql_environment(tmp_path, mariadb):
     assert TODO_PASSWORD not in good.stdout + good.stderr + bad.stdout + bad.stderr
     plain = run_netdiag("check", mariadb.url)  # no MYSQL_USER: the greeting is enough
     assert plain.returncode == 0, plain.stdout
+
+
+def test_check_login_flags(tmp_path, mariadb):
+    """--user/--password-file/--database/--table apply to TARGET arguments, as in probe."""
+    secret = tmp_path / "pw"
+    secret.write_text(TODO_PASSWORD + "\n")
+    flags = ["--user", TODO_USER, "--password-file", str(secret), "--database", TODO_DB]
+    env = {"MYSQL_USER": "", "MYSQL_PASSWORD": "", "MYSQL_PASSWORD_FILE": "", "MYSQL_DB": ""}
+    good = run_netdiag("check", mariadb.url, *flags, "--table", TODO_TABLE, env=env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"logged in as {TODO_USER}, database {TODO_DB}, table {TODO_TABLE}" in good.stdout
+    bad = run_netdiag("check", mariadb.url, *flags, "--table", "nope", env=env)
+    assert bad.returncode == 1 and "1146" in bad.stdout
+    assert TODO_PASSWORD not in good.stdout + good.stderr + bad.stdout + bad.stderr

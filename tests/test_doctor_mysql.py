@@ -134,3 +134,22 @@ def test_silent_http_server_is_a_greeting_timeout(http_server):
     code, doc, _ = doctor(f"127.0.0.1:{http_server.port}")
     assert code == 1 and doc["failed_step"] == "greeting"
     assert st(doc)["greeting"]["facts"]["status"] == "timeout"
+
+
+def test_login_flags_like_probe(mariadb, secret):
+    """doctor takes the same --user/--password-file/--database/--table as probe, check, wait."""
+    code, doc, raw = doctor(
+        f"127.0.0.1:{mariadb.port}",
+        "--user",
+        TODO_USER,
+        "--password-file",
+        secret,
+        "--database",
+        TODO_DB,
+        "--table",
+        TODO_TABLE,
+    )
+    assert code == 0, raw
+    s = st(doc)
+    assert s["credentials"]["facts"]["password_from"] == "--password-file"
+    assert s["database"]["summary"] == f"database {TODO_DB}, table {TODO_TABLE} exist"

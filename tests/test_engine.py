@@ -63,5 +63,16 @@ def test_deadline_bounds_everything() -> None:
 
 
 def test_unknown_scheme_reported_not_raised() -> None:
+    from netdiag.targets import Target
+
+    results = run([Target("gopher", "127.0.0.1", 70)], ProbeOptions(), Deadline(2))
+    assert results[0].status is Status.ERROR and results[0].step == "setup"
+    assert "no probe for scheme 'gopher'" in results[0].detail
+
+
+def test_dns_is_a_probe_like_the_others() -> None:
+    """dns:// goes through the registry: one ok result per address, no port, nothing sent."""
     results = run([parse_target("dns://127.0.0.1")], ProbeOptions(), Deadline(2))
-    assert results[0].status is Status.ERROR
+    assert [(r.status, r.address, r.step) for r in results] == [(Status.OK, "127.0.0.1", None)]
+    assert results[0].detail == "127.0.0.1 resolves to 127.0.0.1"
+    assert results[0].target == "dns://127.0.0.1"

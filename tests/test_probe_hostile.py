@@ -108,11 +108,11 @@ def test_hostile_peer_in_login_mode(behaviour, status: str, words: str) -> None:
     # the greeting is vetted before PyMySQL sees the socket: the driver never meets the peer
     import pymysql  # noqa: F401  (imported before tracing)
 
-    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
+    from netdiag.probes.settings import MySQLLogin
 
     target = parse_target("mysql://127.0.0.1")
     engine.probe_class("mysql")
-    options = ProbeOptions(timeout=TIMEOUT, extra={EXTRA_KEY: MySQLLogin("todo")})
+    options = ProbeOptions(timeout=TIMEOUT, mysql=MySQLLogin("todo"))
     with hostile.hostile_peer(behaviour) as peer:
         target = parse_target(peer.url("mysql"))
         tracemalloc.start()

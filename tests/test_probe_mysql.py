@@ -185,3 +185,12 @@ def test_not_mysql_redis_answers_as_mismatch_for_redis_probe(mariadb) -> None:
     rc, (res,), _ = probe_json(f"redis://{mariadb.host}:{mariadb.port}", "--timeout", "2")
     assert rc == 1
     assert res["status"] == "protocol_mismatch"
+
+
+def test_table_without_a_user_is_an_error_not_ok(mariadb) -> None:
+    """--table (or --database) asks for a login; with nobody to log in as it is not skipped."""
+    for flag in (["--table", "todo_items"], ["--database", "todos"]):
+        rc, (res,), _ = probe_json(mariadb.url, *flag)
+        assert rc == 1, res
+        assert res["status"] == "error" and res["step"] == "login"
+        assert "needs a login" in res["detail"] and "--user" in res["detail"]

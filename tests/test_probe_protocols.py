@@ -71,8 +71,8 @@ def test_redis_reply_classification() -> None:
 
 
 def test_expect_status_parsing() -> None:
-    assert parse_expected(None) == [(200, 399)]
-    assert parse_expected(["2xx,404", "500-503"]) == [(200, 299), (404, 404), (500, 503)]
+    assert parse_expected(None) == ((200, 399),)
+    assert parse_expected(["2xx,404", "500-503"]) == ((200, 299), (404, 404), (500, 503))
     out = run_netdiag("probe", "--expect-status", "abc", "http://127.0.0.1:1/")
     assert out.returncode == 2 and "expect-status" in out.stderr
 
@@ -178,6 +178,16 @@ def test_http_follow_redirects_and_expect(http_server) -> None:
     assert rc == 1 and res["status"] == "rejected"
     rc, (res,) = probe_json(http_server.url("/error"), "--expect-status", "5xx")
     assert rc == 0 and res["status"] == "ok"
+
+
+def test_http_query_is_sent_as_given(http_server) -> None:
+    """An encoded '&' and repeated keys survive: the query is sent exactly as written."""
+    query = "q=a%26b&tag=1&tag=2&empty=&x=%2F%20"
+    rc, (res,) = probe_json(http_server.url(f"/health?{query}"))
+    assert rc == 0, res
+    assert http_server.request_lines == [f"GET /health?{query} HTTP/1.1"]
+    assert res["target"] == f"http://127.0.0.1:{http_server.port}/health?{query}"
+    assert res["facts"]["path"] == f"/health?{query}"
 
 
 def test_https_against_plain_http_is_mismatch(http_server) -> None:

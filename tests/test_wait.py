@@ -278,3 +278,49 @@ def test_waits_for_a_real_mariadb_greeting(tmp_path):
     assert marker.exists()
     assert done - ready < prompt_bound(reference)
     assert "MariaDB" in err
+
+
+NO_APP_ENV = {
+    f"MYSQL_{k}{f}": "" for k in ("HOST", "USER", "PASSWORD", "DB") for f in ("", "_FILE")
+}
+
+
+@pytest.mark.slow
+def test_waits_for_the_apps_own_login(mariadb, tmp_path):
+    """Ready means the app's login works: a wrong password is not ready (124), as for check."""
+    from tests.support.servers import TODO_DB, TODO_PASSWORD, TODO_TABLE, TODO_USER
+
+    secret = tmp_path / "pw"
+    secret.write_text(TODO_PASSWORD + "\n")
+    marker = tmp_path / "started"
+    app = {**NO_APP_ENV, "MYSQL_USER": TODO_USER, "MYSQL_DB": TODO_DB}
+    wrong = run_netdiag(
+        "wait", mariadb.url, "--timeout", "1.5", "--json", "--", "touch", str(marker),
+        env={**app, "MYSQL_PASSWORD": "not-the-password"},
+    )  # fmt: skip
+    assert wrong.returncode == 124, wrong
+    assert not marker.exists()
+    (state,) = netdiag_json(wrong.stdout, "wait")["targets"]
+    assert state["status"] == "rejected" and "1045" in state["detail"]
+    assert "1045" in wrong.stderr  # the progress line says why it is not ready
+
+    right = run_netdiag(
+        "wait", mariadb.url, "--timeout", "10", "--json", "--", "touch", str(marker),
+        env={**app, "MYSQL_PASSWORD_FILE": str(secret)},
+    )  # fmt: skip
+    assert right.returncode == 0, right
+    assert marker.exists()
+    doc_text = right.stdout
+    (state,) = netdiag_json(doc_text, "wait")["targets"]
+    assert state["detail"].startswith(f"logged in as {TODO_USER}, database {TODO_DB}")
+
+    # the same login from flags, with a table; a missing table is not ready either
+    flags = ["--user", TODO_USER, "--password-file", str(secret), "--database", TODO_DB]
+    ok = run_netdiag("wait", mariadb.url, *flags, "--table", TODO_TABLE, env=NO_APP_ENV)
+    assert ok.returncode == 0, ok
+    missing = run_netdiag(
+        "wait", mariadb.url, *flags, "--table", "nope", "--timeout", "1", env=NO_APP_ENV
+    )
+    assert missing.returncode == 124 and "1146" in missing.stderr
+    for out in (wrong, right, ok, missing):
+        assert TODO_PASSWORD not in out.stdout + out.stderr

@@ -6,7 +6,6 @@ count, ...) is met. ``dns://`` targets are resolve-only: one ``ok`` result per a
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -14,7 +13,7 @@ from typing import Any
 
 from netdiag.checks.spec import Check
 from netdiag.deadline import Deadline
-from netdiag.probes.base import ProbeOptions
+from netdiag.probes.settings import ProbeOptions
 from netdiag.records import field, record
 from netdiag.result import ProbeResult
 from netdiag.status import Status
@@ -40,11 +39,7 @@ class Outcome:
         if self.problems:
             return "; ".join(self.problems)
         first = next((r for r in self.results if r.status is self.status), None)
-        if first is None:
-            return ""
-        if first.detail == "ok" and "connect_ms" in first.facts:
-            return f"connected in {first.facts['connect_ms']:.1f} ms"
-        return first.detail
+        return "" if first is None else first.detail
 
     @property
     def address(self) -> str | None:
@@ -96,43 +91,17 @@ def overall_status(results: Sequence[ProbeResult]) -> Status:
 def options_for(
     check: Check, timeout: float, environ: Mapping[str, str] | None = None
 ) -> ProbeOptions:
-    """Probe options for one check; protocol modules load only when the check needs them."""
-    env = os.environ if environ is None else environ
-    options = ProbeOptions(timeout=check.timeout or timeout)
-    scheme = check.target.scheme
-    if scheme == "mysql" and check.needs_login:
-        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-        from netdiag.secrets import Secret, env_value
+    """Probe options for one check (netdiag.probes.settings builds them, as for probe)."""
+    from netdiag.probes.settings import options_for as build
 
-        password = env_value(check.password_env or "MYSQL_PASSWORD", env)
-        user = check.user or check.target.user or env_value("MYSQL_USER", env)
-        options.extra[EXTRA_KEY] = MySQLLogin(
-            user=user,
-            password=Secret(password) if password is not None else None,
-            database=check.database or (check.target.path.strip("/") or None),
-            table=check.table,
-        )
-    if scheme in ("http", "https") and check.http_status:
-        from netdiag.probes.http import EXTRA_KEY as HTTP_KEY
-        from netdiag.probes.http import HTTPSettings, parse_expected
-
-        options.extra[HTTP_KEY] = HTTPSettings(parse_expected(check.http_status))
-    return options
+    return build(check.target, check.probe_flags(), check.timeout or timeout, None, environ)
 
 
 def probe_once(check: Check, options: ProbeOptions, deadline: Deadline) -> list[ProbeResult]:
-    """Results for one check's target: resolve-only for dns://, else the probe engine."""
+    """Results for one check's target from the probe engine (dns:// included)."""
     from netdiag.probes import engine
 
-    target = check.target
-    if target.scheme != "dns":
-        return engine.run([target], options, deadline)
-    start = time.monotonic()
-    found = engine.resolve_target(target, deadline, options.timeout)
-    if isinstance(found, ProbeResult):
-        return [found]
-    ms = (time.monotonic() - start) * 1000
-    return [ProbeResult(str(target), a, Status.OK, ms, "resolves", None) for a in found]
+    return engine.run([check.target], options, deadline)
 
 
 def judge(check: Check, results: list[ProbeResult], elapsed_ms: float) -> Outcome:

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
+from netdiag.probes.settings import ProbeFlags
 from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target, parse_target
@@ -57,10 +58,32 @@ class Check:
     database: str | None = None
     table: str | None = None
     line: int | None = None
+    # command-line checks only: --password-file, and the app's MYSQL_USER/MYSQL_DB as defaults
+    password_file: str | None = None
+    app_env: bool = False
 
     @property
     def needs_login(self) -> bool:
-        return self.target.scheme == "mysql" and bool(self.user or self.database or self.table)
+        return self.target.scheme == "mysql" and bool(
+            self.user or self.database or self.table or self.password_env
+        )
+
+    def probe_flags(self) -> ProbeFlags:
+        """This check's settings for ``netdiag.probes.settings.options_for``.
+
+        A file check takes MYSQL_USER/MYSQL_DB from the environment only when it asks for a
+        login (``user``, ``password_env``, ``database`` or ``table``); without one it checks the
+        greeting, whatever the environment holds.
+        """
+        return ProbeFlags(
+            user=self.user,
+            password_file=self.password_file,
+            password_env=self.password_env,
+            database=self.database,
+            table=self.table,
+            expect_status=tuple(self.http_status),
+            app_env=self.app_env or self.needs_login,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

@@ -11,10 +11,12 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.args import ArgumentParser, add_login_options, add_output_options, add_timing_options
 from netdiag.errors import NetdiagError, UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
     from netdiag.checks.spec import Check
     from netdiag.targets import Target
 
@@ -41,36 +43,24 @@ def build_parser() -> ArgumentParser:
     add_output_options(p)
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, set_defaults=False)
+    add_login_options(p)  # for TARGET arguments; a checks file names its own login
     return p
 
 
-def app_target(text: str) -> Target:
-    """A target URL; bare ``mysql`` means the app's $MYSQL_HOST (as in ``netdiag probe``)."""
-    if text.strip().lower() in ("mysql", "mysql://"):
-        from netdiag.commands.probe import expand_target
-
-        return expand_target(text)
-    from netdiag.targets import parse_target
-
-    return parse_target(text)
-
-
-def command_line_check(target: Target) -> Check:
-    """A TARGET argument as a check; MySQL logs in as the app does when $MYSQL_USER is set.
-
-    That is what ``netdiag probe`` does with the same environment, so a HEALTHCHECK given the
-    app's MYSQL_USER / MYSQL_PASSWORD(_FILE) / MYSQL_DB checks the app's own login.
-    """
+def command_line_check(target: Target, args: argparse.Namespace) -> Check:
+    """A TARGET argument as a check; MySQL logs in as the app does when a user is known
+    (``--user``, ``mysql://USER@``, else $MYSQL_USER), exactly as ``netdiag probe`` does."""
     from netdiag.checks.spec import Check
 
-    if target.scheme == "mysql":
-        from netdiag.secrets import env_value
-
-        user = target.user or env_value("MYSQL_USER")
-        if user:
-            database = target.path.strip("/") or env_value("MYSQL_DB")
-            return Check(str(target), target, user=user, database=database)
-    return Check(str(target), target)
+    return Check(
+        str(target),
+        target,
+        user=args.user,
+        password_file=args.password_file,
+        database=args.database,
+        table=args.table,
+        app_env=True,
+    )
 
 
 def _run(argv: list[str]) -> int:
@@ -87,7 +77,9 @@ def _run(argv: list[str]) -> int:
         checks += spec.checks
         timeout = spec.timeout or timeout
         deadline_s = spec.deadline or deadline_s
-    checks += [command_line_check(app_target(text)) for text in args.targets]
+    from netdiag.targets import expand_target
+
+    checks += [command_line_check(expand_target(text), args) for text in args.targets]
     timeout = args.timeout or timeout
     deadline_s = args.deadline or deadline_s
 

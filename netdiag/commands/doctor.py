@@ -12,7 +12,13 @@ import os
 import sys
 import time
 
-from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    add_output_options,
+    add_timing_options,
+    probe_flags,
+)
 from netdiag.errors import UsageError
 from netdiag.targets import Target, parse_target
 
@@ -28,14 +34,14 @@ def build_parser() -> ArgumentParser:
         usage="netdiag doctor [options] [NAME|TARGET]",
         description="Diagnose the app's path to a service, step by step, with fixes.",
         epilog="NAME (or NAME:PORT) means mysql://NAME:3306 (not tcp: doctor diagnoses the "
-        "app's database); no argument means $MYSQL_HOST. Credentials come from MYSQL_USER, "
-        "MYSQL_PASSWORD, MYSQL_DB and their _FILE twins. "
+        "app's database); no argument means $MYSQL_HOST. Credentials come from the flags, else "
+        "MYSQL_USER, MYSQL_PASSWORD, MYSQL_DB and their _FILE twins. "
         "Exit: 0 no step failed, 1 a step failed, 2 usage, 3 internal error.",
     )
     p.add_argument("target", nargs="?", metavar="NAME|TARGET", help="e.g. mysql or mysql://db")
-    p.add_argument("--table", help="also check that this table exists (in MYSQL_DB)")
     add_output_options(p)
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="step")
+    add_login_options(p)
     return p
 
 
@@ -47,9 +53,9 @@ def doctor_target(text: str | None) -> Target:
     to find. docs/reference.md says so.
     """
     if text is None:
-        from netdiag.secrets import env_value
+        from netdiag import appenv
 
-        text = (env_value("MYSQL_HOST") or "").strip()
+        text = (appenv.read("host").value or "").strip()
         if not text:
             raise UsageError("no target given and MYSQL_HOST is not set")
     if "://" not in text:
@@ -115,7 +121,7 @@ def main(argv: list[str]) -> int:
     from netdiag.doctor.run import diagnose
     from netdiag.doctor.steps import Context
 
-    ctx = Context(target, args.timeout, Deadline(args.deadline), os.environ, args.table)
+    ctx = Context(target, args.timeout, Deadline(args.deadline), os.environ, probe_flags(args))
     diag = diagnose(ctx)
     if args.json:
         from netdiag.report import print_document

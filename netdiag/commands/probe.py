@@ -5,16 +5,20 @@ Exit 0 when every result is ``ok``, 1 otherwise, 2 on usage errors. See docs/pro
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    add_output_options,
+    add_timing_options,
+    probe_flags,
+)
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
-from netdiag.probes.base import ProbeOptions
 from netdiag.report import print_document, render_results_table, results_summary
-from netdiag.targets import Target, parse_target
+from netdiag.targets import Target, expand_target
 
 USAGE_EXIT = 2
 DEFAULT_TIMEOUT = 3.0
@@ -25,7 +29,7 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="netdiag probe",
         usage="netdiag probe [options] TARGET...",
-        description="Probe targets by protocol: tcp, mysql, postgres, redis, http(s).",
+        description="Probe targets by protocol: tcp, mysql, postgres, redis, http(s), dns.",
         epilog="`netdiag probe mysql` (no host) probes $MYSQL_HOST with the todo app's "
         "MYSQL_USER/MYSQL_PASSWORD/MYSQL_DB (and their _FILE twins). "
         "Exit: 0 every result ok, 1 one is not, 2 usage, 3 internal error.",
@@ -34,15 +38,7 @@ def build_parser() -> ArgumentParser:
     add_output_options(p)
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE)
     p.add_argument("--source", metavar="ADDR", help="local address to connect from")
-    mysql = p.add_argument_group("mysql")
-    mysql.add_argument("--user", help="log in as USER (default $MYSQL_USER)")
-    mysql.add_argument(
-        "--password-file",
-        metavar="FILE",
-        help="password from FILE (default $MYSQL_PASSWORD_FILE, $MYSQL_PASSWORD)",
-    )
-    mysql.add_argument("--database", help="database to use (default $MYSQL_DB)")
-    mysql.add_argument("--table", help="also check that this table exists")
+    mysql = add_login_options(p)
     mysql.add_argument(
         "--greeting-only",
         action="store_true",
@@ -61,50 +57,9 @@ def build_parser() -> ArgumentParser:
     return p
 
 
-def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:
-    """A target argument; bare ``mysql`` (or ``mysql://``) means the app's $MYSQL_HOST."""
-    if text.strip().lower() in ("mysql", "mysql://"):
-        from netdiag.probes.mysql import env_host
-
-        host = env_host(environ)
-        if not host:
-            raise UsageError("`mysql` without a host needs MYSQL_HOST (or write mysql://HOST)")
-        return parse_target(f"mysql://{host.strip()}")
-    return parse_target(text)
-
-
-def build_options(args, targets: Sequence[Target]) -> ProbeOptions:
-    options = ProbeOptions(timeout=args.timeout, source_address=args.source)
-    schemes = {t.scheme for t in targets}
-    if "mysql" in schemes:
-        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-
-        options.extra[EXTRA_KEY] = MySQLLogin.from_sources(
-            args.user,
-            args.password_file,
-            args.database,
-            args.table,
-            os.environ,
-            args.greeting_only,
-        )
-    if schemes & {"http", "https"}:
-        from netdiag.probes.http import EXTRA_KEY as HTTP_KEY
-        from netdiag.probes.http import HTTPSettings, parse_expected
-
-        options.extra[HTTP_KEY] = HTTPSettings(
-            parse_expected(args.expect_status), args.insecure, args.follow_redirects
-        )
-    elif args.expect_status:
-        parse_expected(args.expect_status)  # still report a malformed value
-    return options
-
-
 def check_conflicts(args, targets: Sequence[Target]) -> None:
     """Flags that cannot apply to these targets are usage errors, not silently ignored."""
-    schemes = {t.scheme for t in targets}
-    if any(t.scheme == "dns" for t in targets):
-        raise UsageError("dns:// targets are resolve-only: use `netdiag dig`")
-    if args.expect_status and not schemes & {"http", "https"}:
+    if args.expect_status and not {t.scheme for t in targets} & {"http", "https"}:
         raise UsageError("--expect-status applies to http:// and https:// targets only")
     if args.greeting_only and (args.user or args.password_file or args.database or args.table):
         raise UsageError("--greeting-only logs in as nobody: drop it, or drop the login flags")
@@ -114,8 +69,12 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     args = build_parser().parse_args(argv)
     targets = [expand_target(t) for t in args.targets]
+    from netdiag.probes import settings
+
+    flags = probe_flags(args)
+    settings.check_flags(flags)
     check_conflicts(args, targets)
-    options = build_options(args, targets)
+    options = [settings.options_for(t, flags, args.timeout, args.source) for t in targets]
     from netdiag.probes import engine
 
     results = engine.run(targets, options, Deadline(args.deadline))

@@ -14,12 +14,19 @@ import threading
 import time
 from typing import Any
 
-from netdiag.args import ArgumentParser, add_output_options, positive_float
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    add_output_options,
+    positive_float,
+    probe_flags,
+)
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
-from netdiag.records import record
+from netdiag.probes.settings import ProbeOptions, options_for
+from netdiag.records import field, record
 from netdiag.status import Status
-from netdiag.targets import Target
+from netdiag.targets import Target, expand_target
 
 USAGE_EXIT = 2
 TIMEOUT_EXIT = 124
@@ -35,6 +42,7 @@ class Waiting:
     """One target's progress: attempts so far, last status and detail, when it became ready."""
 
     target: Target
+    options: ProbeOptions = field(default_factory=ProbeOptions)
     attempts: int = 0
     status: Status | None = None
     detail: str = ""
@@ -96,6 +104,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--invert", action="store_true", help="wait until the targets are NOT ready")
     add_output_options(p)
+    add_login_options(p)  # mysql:// logs in like the app: ready means the app's login works
     return p
 
 
@@ -117,18 +126,12 @@ def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv[:at], argv[at + 1 :]
 
 
-def attempt(target: Target, timeout: float, deadline: Deadline) -> tuple[Status, str]:
+def attempt(state: Waiting, timeout: float, deadline: Deadline) -> tuple[Status, str]:
     """Probe a target once; (status, detail) of the first result that is not ok, else ok."""
     from netdiag.probes import engine
-    from netdiag.probes.base import ProbeOptions
 
     per = Deadline(max(0.001, deadline.timeout(timeout)))
-    if target.scheme == "dns":
-        found = engine.resolve_target(target, per, timeout)
-        if isinstance(found, list):
-            return Status.OK, "resolves to " + ", ".join(found)
-        return found.status, found.detail
-    results = engine.run([target], ProbeOptions(timeout=timeout), per)
+    results = engine.run([state.target], state.options, per)
     for result in results:
         if result.status is not Status.OK:
             return result.status, result.detail
@@ -141,13 +144,14 @@ class Waiter:
     def __init__(
         self,
         targets: list[Target],
+        options: list[ProbeOptions],
         deadline: Deadline,
         interval: float,
         attempt_timeout: float,
         invert: bool,
         progress: bool,
     ) -> None:
-        self.states = [Waiting(t) for t in targets]
+        self.states = [Waiting(t, o) for t, o in zip(targets, options, strict=True)]
         self.deadline = deadline
         self.interval = interval
         self.attempt_timeout = attempt_timeout
@@ -167,7 +171,7 @@ class Waiter:
     def poll(self, state: Waiting) -> None:
         delay = min(FIRST_DELAY, self.interval)
         while not self.deadline.expired():
-            status, detail = attempt(state.target, self.attempt_timeout, self.deadline)
+            status, detail = attempt(state, self.attempt_timeout, self.deadline)
             state.attempts += 1
             changed = status is not state.status
             state.status, state.detail = status, detail
@@ -204,12 +208,19 @@ def main(argv: list[str]) -> int:
     if command is not None and not command:
         raise UsageError("nothing after '--': give the command to run")
     total = total_seconds(args)
-    from netdiag.commands.check import app_target
-
-    targets = [app_target(t) for t in args.targets]
+    targets = [expand_target(t) for t in args.targets]
+    flags = probe_flags(args)
+    # read once, as the app reads its MYSQL_* and secret files once at start
+    options = [options_for(t, flags, args.attempt_timeout) for t in targets]
     deadline = Deadline(total)
     waiter = Waiter(
-        targets, deadline, args.interval, args.attempt_timeout, args.invert, not args.quiet
+        targets,
+        options,
+        deadline,
+        args.interval,
+        args.attempt_timeout,
+        args.invert,
+        not args.quiet,
     )
     ready = waiter.run()
     if args.json:

@@ -18,7 +18,9 @@ from netdiag.deadline import Deadline
 from netdiag.discovery import neighbours
 from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
 from netdiag.errors import NetdiagError
-from netdiag.probes.base import ProbeFailure, ProbeOptions
+from netdiag.probes.base import ProbeFailure
+from netdiag.probes.settings import MySQLLogin, ProbeFlags, ProbeOptions, mysql_login, options_for
+from netdiag.records import replace  # MySQLLogin is a record
 from netdiag.status import Status
 from netdiag.targets import Target
 
@@ -31,7 +33,7 @@ class Context:
     timeout: float
     deadline: Deadline
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    table: str | None = None
+    flags: ProbeFlags = field(default_factory=ProbeFlags)  # --user, --table, ...
     conf: Any = None
     addresses: list[str] = field(default_factory=list)
     own_container: str | None = None
@@ -287,28 +289,28 @@ MYSQL_FIXES = {
 }
 
 
-def _probe(ctx: Context, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _probe(ctx: Context, options: ProbeOptions) -> Any:
+    """The target's probe at the resolved address, within the step's time; a Finding."""
     from netdiag.probes.engine import probe_class
 
-    options = ProbeOptions(timeout=ctx.step_timeout, extra=extra or {})
     probe = probe_class(ctx.target.scheme)(ctx.target, options)
     assert ctx.address is not None and ctx.target.port is not None
     return probe.check(ctx.address, ctx.target.port, ctx.step_timeout)
 
 
 def greeting(ctx: Context, step: Step) -> None:
+    from netdiag.probes.engine import probe_class
+
     scheme = ctx.target.scheme
-    if scheme in ("tcp", "dns"):
+    if not probe_class(scheme).speaks:
         step.status, step.summary = SKIP, f"{scheme}:// has no protocol to check"
         return
-    if scheme == "mysql":
-        from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-
-        extra: dict[str, Any] = {EXTRA_KEY: MySQLLogin()}
+    if scheme == "mysql":  # the server alone first: credentials are the next step
+        options = ProbeOptions(timeout=ctx.step_timeout, mysql=MySQLLogin())
     else:
-        extra = {}
+        options = options_for(ctx.target, ctx.flags, ctx.step_timeout, environ=ctx.environ)
     try:
-        facts = _probe(ctx, extra)
+        found = _probe(ctx, options)
     except ProbeFailure as fail:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         step.facts = {"status": str(fail.status), **fail.facts}
@@ -325,42 +327,48 @@ def greeting(ctx: Context, step: Step) -> None:
         else:
             step.fix = f"docker logs {ctx.service}"
         return
-    detail = facts.pop("detail", None)
-    step.facts = {k: v for k, v in facts.items() if k in ("version", "flavor", "auth_plugin")}
-    step.status, step.summary = PASS, str(detail or f"{scheme} answers")
+    keep = ("version", "flavor", "auth_plugin")
+    step.facts = {k: v for k, v in found.facts.items() if k in keep}
+    step.status, step.summary = PASS, found.summary
 
 
 # --- 7. credentials and 8. database/table -------------------------------------------------------
 
 
-def _login(ctx: Context, step: Step, database: str | None, table: str | None) -> bool:
-    """Log in with the app's MYSQL_* settings; fills ``step``; True when it worked."""
-    from netdiag.probes.mysql import EXTRA_KEY, MySQLLogin
-    from netdiag.secrets import Secret, env_value
-
-    user = env_value("MYSQL_USER", ctx.environ)
-    if not user:
-        step.status = SKIP
-        step.summary = "MYSQL_USER is not set (nor MYSQL_USER_FILE): credentials not checked"
-        return False
+def _app_login(ctx: Context, step: Step) -> MySQLLogin | None:
+    """The app's login (flags, URL, MYSQL_* and _FILE twins); None with ``step`` filled when
+    there is none or its secret cannot be read."""
     try:
-        password = env_value("MYSQL_PASSWORD", ctx.environ)
+        login = mysql_login(ctx.target, ctx.flags, ctx.environ)
     except NetdiagError as exc:
         step.status, step.summary = FAIL, str(exc)
         step.fix = (
-            "mount the secret where MYSQL_PASSWORD_FILE points (compose: secrets: + "
-            "MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
+            "mount the secret where MYSQL_PASSWORD_FILE (or --password-file) points (compose: "
+            "secrets: + MYSQL_PASSWORD_FILE=/run/secrets/NAME), readable by the app's user"
         )
-        return False
-    source = "MYSQL_PASSWORD_FILE" if ctx.environ.get("MYSQL_PASSWORD_FILE") else "MYSQL_PASSWORD"
-    step.facts = {"user": user, "password_from": source if password is not None else None}
-    login = MySQLLogin(user, Secret(password) if password is not None else None, database, table)
+        return None
+    if not login.user:
+        step.status = SKIP
+        step.summary = (
+            "no user: MYSQL_USER is not set (nor MYSQL_USER_FILE, --user or mysql://USER@): "
+            "credentials not checked"
+        )
+        return None
+    return login
+
+
+def _login(ctx: Context, step: Step, login: MySQLLogin) -> bool:
+    """Log in with ``login``; fills ``step``; True when it worked."""
+    user, source = login.user, login.password_from
+    step.facts = {"user": user, "password_from": source}
+    options = ProbeOptions(timeout=ctx.step_timeout, mysql=login)
     try:
-        _probe(ctx, {EXTRA_KEY: login})
+        _probe(ctx, options)
     except ProbeFailure as fail:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         code = fail.facts.get("error_code")
         step.facts["error_code"] = code
+        database, table = login.database, login.table
         if code == 1045:
             step.fix = (
                 f"the server refuses {user} with this password: compare {source} with the "
@@ -392,21 +400,26 @@ def credentials(ctx: Context, step: Step) -> None:
     if ctx.target.scheme != "mysql":
         step.status, step.summary = SKIP, "credentials are checked for mysql:// only"
         return
-    if _login(ctx, step, None, None):
-        step.summary = f"logged in as {step.facts['user']} ({step.facts['password_from']})"
+    login = _app_login(ctx, step)
+    if login and _login(ctx, step, replace(login, database=None, table=None)):
+        step.summary = f"logged in as {login.user} ({login.password_from})"
 
 
 def database(ctx: Context, step: Step) -> None:
     if ctx.target.scheme != "mysql":
         step.status, step.summary = SKIP, "databases are checked for mysql:// only"
         return
-    from netdiag.secrets import env_value
-
-    db = ctx.target.path.strip("/") or env_value("MYSQL_DB", ctx.environ)
-    if not db:
-        step.status, step.summary = SKIP, "MYSQL_DB is not set: no database to check"
+    login = _app_login(ctx, step)
+    if login is None:
         return
-    if _login(ctx, step, db, ctx.table):
-        step.facts["database"] = db
-        where = f"database {db}" + (f", table {ctx.table}" if ctx.table else "")
+    if not login.database:
+        step.status = SKIP
+        step.summary = (
+            "no database: MYSQL_DB is not set (nor MYSQL_DB_FILE, --database or "
+            "mysql://HOST/DB): no database to check"
+        )
+        return
+    if _login(ctx, step, login):
+        step.facts["database"] = login.database
+        where = f"database {login.database}" + (f", table {login.table}" if login.table else "")
         step.summary = f"{where} exist"

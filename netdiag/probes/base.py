@@ -1,7 +1,8 @@
-"""The Probe shape, its typed failure, and the socket helpers every protocol shares.
+"""The Probe shape, its typed outcome and failure, and the socket helpers every protocol shares.
 
-A probe checks one address of one target. It returns protocol facts on success and raises
-``ProbeFailure(status, step, detail)`` otherwise, so a failure always says which step broke.
+A probe checks one address of one target. It returns a ``Finding`` (a one-line summary and the
+protocol facts) on success and raises ``ProbeFailure(status, step, detail)`` otherwise, so a
+failure always says which step broke.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from netdiag.probes.settings import ProbeOptions
 from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target
 
 if TYPE_CHECKING:
     import socket
+
+__all__ = [
+    "Finding", "Probe", "ProbeFailure", "ProbeOptions", "Watchdog", "connect", "handshake",
+]  # fmt: skip
 
 UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
@@ -36,19 +42,21 @@ class ProbeFailure(Exception):
 
 
 @record
-class ProbeOptions:
-    """Settings shared by all probes; protocol-specific ones live in ``extra``."""
+class Finding:
+    """What a probe found at an address that answered as it should: ``summary`` is the
+    one-line detail of the result, ``facts`` the protocol findings (stable JSON keys)."""
 
-    timeout: float = 3.0
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Local address to connect from (tests use 127.0.0.2 to be a host with no MySQL grant).
-    source_address: str | None = None
+    summary: str
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class Probe(ABC):
     """One protocol checker: ``identity()`` names it, ``check()`` probes one address."""
 
     scheme: ClassVar[str]
+    # False for probes whose check ends at the TCP connect or before it (tcp, dns): doctor
+    # has no protocol step to run for them.
+    speaks: ClassVar[bool] = True
 
     def __init__(self, target: Target, options: ProbeOptions) -> None:
         self.target = target
@@ -58,8 +66,8 @@ class Probe(ABC):
         return str(self.target)
 
     @abstractmethod
-    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
-        """Probe ``address:port`` within ``timeout`` s; return facts or raise ProbeFailure."""
+    def check(self, address: str, port: int, timeout: float) -> Finding:
+        """Probe ``address:port`` within ``timeout`` s; return a Finding or raise ProbeFailure."""
 
 
 def _connect_failure(exc: OSError, timeout: float) -> ProbeFailure:

@@ -1,7 +1,8 @@
 """Run probes: resolve each target the app's way, probe every address concurrently, in time.
 
 ``run(targets, options, deadline)`` returns one ProbeResult per (target, address); a name that
-does not resolve gives one ``dns_failed`` result. Nothing outlives the global deadline.
+does not resolve gives one ``dns_failed`` result. ``options`` is one ProbeOptions for all
+targets or one per target (from ``settings.options_for``). Nothing outlives the global deadline.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ REGISTRY: dict[str, str] = {
     "redis": "netdiag.probes.redis:RedisProbe",
     "http": "netdiag.probes.http:HTTPProbe",
     "https": "netdiag.probes.http:HTTPSProbe",
+    "dns": "netdiag.probes.dns:DnsProbe",
 }
 
 MAX_WORKERS = 32
@@ -51,7 +53,10 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
     """Probe one address, turning every failure into a result; never raises."""
     target = probe.target
     port = target.port or 0
-    shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    if target.port is None:  # dns://NAME: the address alone
+        shown = address
+    else:
+        shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
     start = time.monotonic()
     timeout = deadline.timeout(probe.options.timeout)
     if timeout <= 0:
@@ -59,7 +64,7 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
             probe.identity(), shown, Status.TIMEOUT, 0.0, "deadline reached", "deadline"
         )
     try:
-        facts = probe.check(address, port, timeout)
+        found = probe.check(address, port, timeout)
     except ProbeFailure as fail:
         return ProbeResult(
             probe.identity(),
@@ -75,8 +80,9 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
         return ProbeResult(
             probe.identity(), shown, Status.ERROR, _elapsed_ms(start), detail, "internal"
         )
-    detail = facts.pop("detail", "ok") if isinstance(facts.get("detail"), str) else "ok"
-    return ProbeResult(probe.identity(), shown, Status.OK, _elapsed_ms(start), detail, None, facts)
+    return ProbeResult(
+        probe.identity(), shown, Status.OK, _elapsed_ms(start), found.summary, None, found.facts
+    )
 
 
 def resolve_target(
@@ -139,21 +145,30 @@ def in_threads(work: Callable[[T], R], items: Sequence[T], workers: int = MAX_WO
 
 def run(
     targets: Sequence[Target],
-    options: ProbeOptions,
+    options: ProbeOptions | Sequence[ProbeOptions],
     deadline: Deadline,
     conf: ResolvConf | None = None,
 ) -> list[ProbeResult]:
     """Probe every address of every target; results keep the targets' order."""
+    if isinstance(options, ProbeOptions):
+        per_options: Sequence[ProbeOptions] = [options] * len(targets)
+    else:
+        per_options = options
+        if len(per_options) != len(targets):
+            raise ValueError("one ProbeOptions per target")
     per_target: list[list[ProbeResult]] = [[] for _ in targets]
     # Resolve all names concurrently, then probe all addresses concurrently.
-    lookups = in_threads(lambda t: resolve_target(t, deadline, options.timeout, conf), targets)
+    lookups = in_threads(
+        lambda i: resolve_target(targets[i], deadline, per_options[i].timeout, conf),
+        range(len(targets)),
+    )
     jobs: list[tuple[int, Probe, str]] = []
     for index, (target, found) in enumerate(zip(targets, lookups, strict=True)):
         if isinstance(found, ProbeResult):
             per_target[index].append(found)
             continue
         try:
-            probe = probe_class(target.scheme)(target, options)
+            probe = probe_class(target.scheme)(target, per_options[index])
         except ProbeFailure as fail:
             per_target[index].append(
                 ProbeResult(str(target), None, fail.status, 0.0, fail.detail, fail.step)

@@ -10,64 +10,33 @@ import http.client
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from netdiag.errors import UsageError
-from netdiag.probes.base import Probe, ProbeFailure, Watchdog, connect
+from netdiag.probes.base import Finding, Probe, ProbeFailure, Watchdog, connect
 from netdiag.probes.mysql_wire import describe_foreign
+from netdiag.probes.settings import HTTPSettings, parse_expected
 from netdiag.status import Status
 
-EXTRA_KEY = "http"  # ProbeOptions.extra[EXTRA_KEY] holds an HTTPSettings
+__all__ = ["HTTPProbe", "HTTPSProbe", "HTTPSettings", "parse_expected"]
+
 MAX_BODY = 64 * 1024
 MAX_REDIRECTS = 5
-
-
-def parse_expected(specs: list[str] | None) -> list[tuple[int, int]]:
-    """``["200", "3xx", "401-403"]`` (or comma lists) -> inclusive ranges; default 2xx and 3xx."""
-    if not specs:
-        return [(200, 399)]
-    ranges: list[tuple[int, int]] = []
-    for spec in (p.strip() for s in specs for p in s.split(",")):
-        try:
-            if len(spec) == 3 and spec[0].isdigit() and spec[1:].lower() == "xx":
-                base = int(spec[0]) * 100
-                ranges.append((base, base + 99))
-            elif "-" in spec:
-                low, high = (int(x) for x in spec.split("-", 1))
-                ranges.append((low, high))
-            else:
-                ranges.append((int(spec), int(spec)))
-        except ValueError:
-            raise UsageError(f"bad --expect-status {spec!r} (e.g. 200, 2xx, 200-299)") from None
-    if any(not 100 <= lo <= hi <= 599 for lo, hi in ranges):
-        raise UsageError("--expect-status codes must lie within 100-599")
-    return ranges
-
-
-@dataclass
-class HTTPSettings:
-    expected: list[tuple[int, int]]
-    insecure: bool = False
-    follow_redirects: bool = False
-
-    def accepts(self, code: int) -> bool:
-        return any(lo <= code <= hi for lo, hi in self.expected)
 
 
 class HTTPProbe(Probe):
     scheme = "http"
 
     def settings(self) -> HTTPSettings:
-        return self.options.extra.get(EXTRA_KEY) or HTTPSettings(parse_expected(None))
+        return self.options.http or HTTPSettings()
 
-    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+    def check(self, address: str, port: int, timeout: float) -> Finding:
         settings = self.settings()
         deadline = time.monotonic() + timeout
         scheme, host, path = self.target.scheme, self.target.host, self.target.path or "/"
         if self.target.query:
-            path += "?" + "&".join(f"{k}={v}" for k, v in self.target.query.items())
+            # as given: decoding and re-joining would turn q=a%26b into two parameters
+            path += "?" + self.target.query
         facts: dict[str, Any] = {"redirects": []}
         for _ in range(MAX_REDIRECTS + 1):
             code, reason, location, got = self._get(scheme, host, address, port, path, deadline)
@@ -101,8 +70,7 @@ class HTTPProbe(Probe):
             line += f" -> {facts['location']}"
         if not settings.accepts(code):
             raise ProbeFailure(Status.REJECTED, "response", f"{line} (status not expected)", facts)
-        facts["detail"] = f"{line} in {facts['response_ms']:.1f} ms"
-        return facts
+        return Finding(f"{line} in {facts['response_ms']:.1f} ms", facts)
 
     def _get(
         self, scheme: str, host: str, address: str, port: int, path: str, deadline: float

@@ -9,15 +9,13 @@ healthy prober never counts as a connection error in the server's host cache.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from netdiag.probes import mysql_wire as wire
 from netdiag.probes.base import (
+    Finding,
     Probe,
     ProbeFailure,
     Watchdog,
@@ -25,51 +23,11 @@ from netdiag.probes.base import (
     recv_exactly,
     recv_some,
 )
-from netdiag.secrets import Secret, env_value, read_secret_file, redact
+from netdiag.probes.settings import MySQLLogin
+from netdiag.secrets import Secret, redact
 from netdiag.status import Status
 
-EXTRA_KEY = "mysql"  # ProbeOptions.extra[EXTRA_KEY] holds a MySQLLogin
-
-
-@dataclass
-class MySQLLogin:
-    """Credentials and what to check after logging in; ``user=None`` means greeting only."""
-
-    user: str | None = None
-    password: Secret | None = None
-    database: str | None = None
-    table: str | None = None
-    # Without a user: read the greeting and close, skipping the dummy login (see docs).
-    greeting_only: bool = False
-
-    @classmethod
-    def from_sources(
-        cls,
-        user: str | None = None,
-        password_file: str | None = None,
-        database: str | None = None,
-        table: str | None = None,
-        environ: Mapping[str, str] | None = None,
-        greeting_only: bool = False,
-    ) -> MySQLLogin:
-        """Flags first, then the todo app's MYSQL_USER/_PASSWORD/_DB (``*_FILE`` twins win)."""
-        env = os.environ if environ is None else environ
-        if password_file is not None:
-            password: str | None = read_secret_file(password_file)
-        else:
-            password = env_value("MYSQL_PASSWORD", env)
-        return cls(
-            user=user if user is not None else env_value("MYSQL_USER", env),
-            password=Secret(password) if password is not None else None,
-            database=database if database is not None else env_value("MYSQL_DB", env),
-            table=table,
-            greeting_only=greeting_only,
-        )
-
-
-def env_host(environ: Mapping[str, str] | None = None) -> str | None:
-    """The todo app's MYSQL_HOST (or the content of MYSQL_HOST_FILE)."""
-    return env_value("MYSQL_HOST", os.environ if environ is None else environ)
+__all__ = ["MySQLLogin", "MySQLProbe"]
 
 
 def read_first_packet(sock: socket.socket, deadline: float) -> wire.Handshake | wire.ErrPacket:
@@ -216,18 +174,24 @@ class MySQLProbe(Probe):
     scheme = "mysql"
 
     def login(self) -> MySQLLogin:
-        login = self.options.extra.get(EXTRA_KEY) or MySQLLogin()
-        user = login.user or self.target.user
-        database = login.database or (self.target.path.strip("/") or None)
-        return MySQLLogin(user, login.password, database, login.table, login.greeting_only)
+        return self.options.mysql or MySQLLogin()
 
-    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+    def check(self, address: str, port: int, timeout: float) -> Finding:
         login = self.login()
         if login.user:
             return self._login_check(address, port, timeout, login)
+        if login.table or login.database:
+            what = "table" if login.table else "database"
+            # never an "ok" that silently skipped what was asked
+            raise ProbeFailure(
+                Status.ERROR,
+                "login",
+                f"checking a {what} needs a login: give --user (or MYSQL_USER, or "
+                "mysql://USER@HOST)",
+            )
         return self._greeting_check(address, port, timeout)
 
-    def _greeting_check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+    def _greeting_check(self, address: str, port: int, timeout: float) -> Finding:
         deadline = time.monotonic() + timeout
         sock = connect(address, port, timeout, self.options.source_address)
         try:
@@ -240,12 +204,9 @@ class MySQLProbe(Probe):
         finally:
             _close(sock)
         tls = "TLS offered" if first.tls_offered else "no TLS"
-        facts["detail"] = f"{first.flavor} {first.version}, {tls}, auth {first.auth_plugin}"
-        return facts
+        return Finding(f"{first.flavor} {first.version}, {tls}, auth {first.auth_plugin}", facts)
 
-    def _login_check(
-        self, address: str, port: int, timeout: float, login: MySQLLogin
-    ) -> dict[str, Any]:
+    def _login_check(self, address: str, port: int, timeout: float, login: MySQLLogin) -> Finding:
         import pymysql
 
         deadline = time.monotonic() + timeout
@@ -321,8 +282,7 @@ class MySQLProbe(Probe):
                 _close(sock)
         where = f", database {login.database}" if login.database else ""
         table = f", table {login.table}" if login.table else ""
-        facts["detail"] = f"logged in as {login.user}{where}{table}: {facts['version']}"
-        return facts
+        return Finding(f"logged in as {login.user}{where}{table}: {facts['version']}", facts)
 
     @staticmethod
     def _failure(exc: Exception, step: str, secret: Secret | None, deadline: float) -> ProbeFailure:

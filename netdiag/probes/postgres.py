@@ -12,7 +12,7 @@ import struct
 import time
 from typing import Any
 
-from netdiag.probes.base import Probe, ProbeFailure, connect, recv_exactly, recv_some
+from netdiag.probes.base import Finding, Probe, ProbeFailure, connect, recv_exactly, recv_some
 from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.status import Status
 
@@ -114,7 +114,7 @@ def _read_message(sock: socket.socket, deadline: float, step: str) -> tuple[str,
 class PostgresProbe(Probe):
     scheme = "postgres"
 
-    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+    def check(self, address: str, port: int, timeout: float) -> Finding:
         deadline = time.monotonic() + timeout
         source = self.options.source_address
         facts: dict[str, Any] = {}
@@ -151,11 +151,11 @@ class PostgresProbe(Probe):
             try:
                 if kind == "R":
                     facts.update(parse_auth_request(payload))
-                    facts["detail"] = (
+                    summary = (
                         f"up, TLS {'offered' if facts['tls_offered'] else 'off'}, "
                         f"auth {facts['auth_method']}"
                     )
-                    return facts
+                    return Finding(summary, facts)
                 if kind == "E":
                     fields = parse_error_fields(payload)
                     facts.update(
@@ -167,8 +167,7 @@ class PostgresProbe(Probe):
                     )
                     status, detail = classify_error(fields)
                     if status is Status.OK:
-                        facts["detail"] = detail
-                        return facts
+                        return Finding(detail, facts)
                     raise ProbeFailure(status, "startup", detail, facts)
             except PostgresParseError as exc:
                 raise ProbeFailure(

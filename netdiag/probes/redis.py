@@ -6,7 +6,7 @@ import contextlib
 import time
 from typing import Any
 
-from netdiag.probes.base import Probe, ProbeFailure, connect, recv_some
+from netdiag.probes.base import Finding, Probe, ProbeFailure, connect, recv_some
 from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.status import Status
 
@@ -34,7 +34,7 @@ def classify_reply(line: bytes) -> tuple[Status, str, dict[str, Any]]:
 class RedisProbe(Probe):
     scheme = "redis"
 
-    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+    def check(self, address: str, port: int, timeout: float) -> Finding:
         deadline = time.monotonic() + timeout
         sock = connect(address, port, timeout, self.options.source_address)
         try:
@@ -58,7 +58,6 @@ class RedisProbe(Probe):
                 raise ProbeFailure(status, "ping", detail, facts)
             with contextlib.suppress(OSError):
                 sock.sendall(QUIT)
-            facts["detail"] = detail
-            return facts
+            return Finding(detail, facts)
         finally:
             sock.close()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from netdiag.probes.base import Probe, handshake
+from netdiag.probes.base import Finding, Probe, handshake
 
 
 class TcpProbe(Probe):
     scheme = "tcp"
+    speaks = False
 
-    def check(self, address: str, port: int, timeout: float) -> dict[str, Any]:
+    def check(self, address: str, port: int, timeout: float) -> Finding:
         start = time.monotonic()
         handshake(address, port, timeout, self.options.source_address)
-        return {"connect_ms": round((time.monotonic() - start) * 1000, 3)}
+        ms = (time.monotonic() - start) * 1000
+        return Finding(f"connected in {ms:.1f} ms", {"connect_ms": round(ms, 3)})

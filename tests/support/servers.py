@@ -359,6 +359,7 @@ class HTTPServer:
     port: int
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    request_lines: list[str] = field(default_factory=list)  # as received, e.g. "GET /x HTTP/1.1"
 
     def url(self, path: str = "/") -> str:
         return f"http://{self.host}:{self.port}{path}"
@@ -385,7 +386,9 @@ def start_http(
 
         def do_GET(self) -> None:
             info.requests.append(self.path)
-            status, headers, body = info.routes.get(self.path, (404, {}, b"not found\n"))
+            info.request_lines.append(self.requestline)
+            route = self.path if self.path in info.routes else self.path.split("?", 1)[0]
+            status, headers, body = info.routes.get(route, (404, {}, b"not found\n"))
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
