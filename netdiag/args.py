@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, NoReturn
 
 from netdiag.errors import UsageError
 
-QUIET_HELP = "print only what failed (nothing when all is well), no progress lines"
-
 if TYPE_CHECKING:
     from netdiag.probes.settings import ProbeFlags
+
+QUIET_HELP = "print only what failed (nothing when all is well), no progress lines"
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -72,24 +72,6 @@ def add_timing_options(
     )
 
 
-def add_output_options(parser: argparse.ArgumentParser, quiet: bool = True) -> None:
-    """``--json`` and (for commands that judge something) ``-q``/``--quiet``, with one meaning."""
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="one JSON document on stdout (described by docs/schemas/COMMAND.json)",
-    )
-    if quiet:
-        parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
-
-
-def usage_of(module: object) -> str | None:
-    """The usage line of a command module's parser (``build_parser()``), if it has one."""
-    build = getattr(module, "build_parser", None)
-    parser = build() if callable(build) else None
-    return parser.usage_line() if isinstance(parser, ArgumentParser) else None
-
-
 def add_login_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """``--user``, ``--password-file``, ``--database``, ``--table``: the MySQL login of probe,
     check, wait and doctor (netdiag.probes.settings turns them into a MySQLLogin)."""
@@ -121,3 +103,21 @@ def probe_flags(args: argparse.Namespace) -> ProbeFlags:
         insecure=getattr(args, "insecure", False),
         follow_redirects=getattr(args, "follow_redirects", False),
     )
+
+
+def add_output_options(parser: argparse.ArgumentParser, quiet: bool = True) -> None:
+    """``--json`` and (for commands that judge something) ``-q``/``--quiet``, with one meaning."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON document on stdout (described by docs/schemas/COMMAND.json)",
+    )
+    if quiet:
+        parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+
+
+def usage_of(module: object) -> str | None:
+    """The usage line of a command module's parser (``build_parser()``), if it has one."""
+    build = getattr(module, "build_parser", None)
+    parser = build() if callable(build) else None
+    return parser.usage_line() if isinstance(parser, ArgumentParser) else None

@@ -22,7 +22,6 @@ else:
 
 
 C = TypeVar("C", bound=type)
-T = TypeVar("T")
 _FACTORY = "_record_factory"
 
 
@@ -141,9 +140,9 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return {n: getattr(obj, n) for n in obj.__record_fields__}
 
 
-def replace(obj: T, **changes: Any) -> T:
-    """A copy of the record ``obj`` with ``changes`` (as ``dataclasses.replace``)."""
+def replace(obj: Any, **changes: Any) -> Any:
+    """A copy of the record ``obj`` with ``changes`` applied (``dataclasses.replace`` for records)."""
     unknown = set(changes) - set(obj.__record_fields__)
     if unknown:
-        raise TypeError(f"{type(obj).__name__} has no field {sorted(unknown)[0]!r}")
-    return type(obj)(**{**as_dict(obj), **changes})  # type: ignore[call-arg]
+        raise TypeError(f"{type(obj).__name__} has no field(s) {sorted(unknown)}")
+    return type(obj)(**{**as_dict(obj), **changes})

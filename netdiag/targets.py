@@ -9,6 +9,7 @@ import ipaddress
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
+from netdiag.dns.name import check_name
 from netdiag.errors import UsageError
 from netdiag.records import record
 
@@ -24,6 +25,14 @@ DEFAULT_PORTS: dict[str, int | None] = {
 }
 
 SCHEME_ALIASES = {"postgresql": "postgres"}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @record(frozen=True)
@@ -86,6 +95,8 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
     host = parts.hostname or ""
     if not host:
         raise UsageError(f"target {text!r} has no host")
+    if not _is_ip(host):
+        check_name(host)  # a name DNS cannot carry is the user's mistake: exit 2, no query
     if port is None:
         port = DEFAULT_PORTS[scheme]
     if scheme == "tcp" and port is None:

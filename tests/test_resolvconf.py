@@ -46,10 +46,30 @@ def test_missing_file_defaults_to_localhost(tmp_path) -> None:
     assert conf.nameservers == [("127.0.0.1", 53)]
 
 
-@pytest.mark.parametrize("bad", ["127.0.0.1#x", "127.0.0.1#0", "127.0.0.1#70000"])
+@pytest.mark.parametrize(
+    "bad", ["127.0.0.1#x", "127.0.0.1#0", "127.0.0.1#70000", "999.1.1.1", "dns.example#53"]
+)
 def test_bad_override(bad: str) -> None:
+    """A name as resolver would be looked up through the machine's resolver on connect."""
     with pytest.raises(NetdiagError):
         resolvconf.load({"NETDIAG_RESOLVER": bad, "NETDIAG_RESOLV_CONF": "/nonexistent"})
+
+
+def test_nameservers_that_are_not_addresses_are_skipped() -> None:
+    conf = resolvconf.parse("nameserver dns.example\nnameserver 999.1.1.1\nnameserver 10.0.0.9\n")
+    assert conf.nameservers == [("10.0.0.9", 53)]
+
+
+def test_bad_override_is_one_line_not_a_traceback() -> None:
+    from tests.conftest import run_netdiag
+
+    out = run_netdiag(
+        "probe", "tcp://db.test:80", env={"NETDIAG_RESOLVER": "999.1.1.1"}, timeout=30
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        "netdiag probe: invalid resolver address in '999.1.1.1': not an IP address"
+    ]
 
 
 def test_search_order_follows_ndots() -> None:

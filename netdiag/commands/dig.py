@@ -31,6 +31,11 @@ def _print_exit(exc: DigExit) -> int:
 
 def main(argv: list[str]) -> int:
     started = time.monotonic()
+    # Names and batch lines are bytes to dig: what is not UTF-8 reaches us as surrogate
+    # escapes and must go back out as the same bytes (the banner echoes the command line).
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     as_json = "--json" in argv
     argv = [a for a in argv if a != "--json"]
     parser = DigParser()
@@ -91,9 +96,15 @@ def main(argv: list[str]) -> int:
 
 
 def _open_batch(path: str) -> Any:
+    """The batch file; a directory reads as an empty file, as dig's fopen/fgets see it."""
     if path == "-":
         return sys.stdin
-    return open(path, encoding="utf-8", errors="replace")
+    try:
+        return open(path, encoding="utf-8", errors="surrogateescape")
+    except IsADirectoryError:
+        import io
+
+        return io.StringIO()
 
 
 def _flush_warnings(warnings: list[str], notes: list[str] | None = None) -> None:

@@ -59,7 +59,8 @@ def build_parser() -> ArgumentParser:
 
 def check_conflicts(args, targets: Sequence[Target]) -> None:
     """Flags that cannot apply to these targets are usage errors, not silently ignored."""
-    if args.expect_status and not {t.scheme for t in targets} & {"http", "https"}:
+    schemes = {t.scheme for t in targets}
+    if args.expect_status and not schemes & {"http", "https"}:
         raise UsageError("--expect-status applies to http:// and https:// targets only")
     if args.greeting_only and (args.user or args.password_file or args.database or args.table):
         raise UsageError("--greeting-only logs in as nobody: drop it, or drop the login flags")
@@ -69,11 +70,11 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     args = build_parser().parse_args(argv)
     targets = [expand_target(t) for t in args.targets]
+    check_conflicts(args, targets)
     from netdiag.probes import settings
 
     flags = probe_flags(args)
     settings.check_flags(flags)
-    check_conflicts(args, targets)
     options = [settings.options_for(t, flags, args.timeout, args.source) for t in targets]
     from netdiag.probes import engine
 

@@ -47,7 +47,7 @@ def ptr(address: str, conf: ResolvConf, timeout: float) -> tuple[list[str], str 
         return [], status
     names: list[str] = []
     for rrset in reply.answer:
-        if rrset.rdtype == 12:
+        if rrset.rdtype == 12 and rrset.rdclass == 1:  # a PTR of another class has no .target
             names += [r.target.to_text().rstrip(".") for r in rrset]
     return names, None if names else "no_data"
 

@@ -19,6 +19,7 @@ DEFAULT_TIMEOUT = 5
 DEFAULT_TRIES = 3
 MAX_TRIES = 255
 MAX_TIMEOUT = 0xFFFFFFFF
+MAX_NDOTS = 0xFFFF  # what dig 9.18 accepts for +ndots (measured: 65535 parses, 65536 does not)
 BATCH_MAX_ARGS = 13  # dig splits a batch line into at most this many words
 
 USAGE_LINES = [
@@ -386,7 +387,7 @@ class DigParser:
             if key == "bufsize":
                 lookup.bufsize = _uint("buffer size", value, 65535, 10)
             elif key == "ndots":
-                opts.ndots = _uint("ndots", value, 128, 10)
+                opts.ndots = _uint("ndots", value, MAX_NDOTS, 10)
             elif key == "retry":
                 lookup.tries = _uint("retries", value, MAX_TRIES - 1, 10) + 1
             elif key == "tries":

@@ -3,13 +3,15 @@
 Pure: takes the parsed message, the raw reply bytes and the query facts, returns text. Record
 lines follow BIND's debug master style: owner, then TTL at column 24, class at 32, type at 40
 and rdata at 48, reached with tabs of width 8 (at least one space when a column is passed).
+Records are printed as they came, one line each, in wire order (dig parses with
+PRESERVEORDER): duplicates stay, each keeps its own TTL, and a TTL is shown as sent, even
+above 2^31-1 where dnspython reads 0. ``parse`` reads a reply the way dig needs it.
 """
 
 from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import dns.edns
@@ -22,6 +24,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from netdiag.dns import rcodes
 from netdiag.dns.digargs import DigOptions, Lookup
 
 TTL_COLUMN, CLASS_COLUMN, TYPE_COLUMN, RDATA_COLUMN, TAB = 24, 32, 40, 48, 8
@@ -38,6 +41,51 @@ FLAG_BITS = [
     ("ad", 0x0020),
     ("cd", 0x0010),
 ]
+
+
+def parse(wire: bytes) -> dns.message.Message:
+    """A reply as dig reads it: one RRset per record in wire order, trailing bytes ignored,
+    a TSIG kept but not verified (dig without -k). Raises dnspython's errors for bad packets."""
+    return dns.message.from_wire(wire, ignore_trailing=True, one_rr_per_rrset=True, keyring=False)
+
+
+def _skip_name(wire: bytes, pos: int) -> int:
+    """The offset after the (possibly compressed) name at ``pos``; ValueError when cut short."""
+    while True:
+        if pos >= len(wire):
+            raise ValueError("name runs past the end")
+        length = wire[pos]
+        if length & 0xC0 == 0xC0:
+            return pos + 2
+        if length & 0xC0:
+            raise ValueError("extended label type")
+        pos += 1 + length
+        if length == 0:
+            return pos
+
+
+def wire_ttls(wire: bytes) -> tuple[list[list[int]], int | None] | None:
+    """TTLs of the answer, authority and additional records as sent (the additional list
+    without OPT and TSIG, as dnspython's sections are), and the TSIG's; None if unreadable."""
+    try:
+        qd, an, ns, ar = struct.unpack("!HHHH", wire[4:12])
+        pos = 12
+        for _ in range(qd):
+            pos = _skip_name(wire, pos) + 4
+        sections: list[list[int]] = [[], [], []]
+        tsig_ttl = None
+        for index, count in enumerate((an, ns, ar)):
+            for _ in range(count):
+                pos = _skip_name(wire, pos)
+                rdtype, _, ttl, rdlen = struct.unpack("!HHIH", wire[pos : pos + 10])
+                pos += 10 + rdlen
+                if rdtype == dns.rdatatype.TSIG:
+                    tsig_ttl = ttl
+                elif rdtype != dns.rdatatype.OPT:
+                    sections[index].append(ttl)
+    except (ValueError, struct.error):
+        return None
+    return sections, tsig_ttl
 
 
 class Answer:
@@ -64,10 +112,29 @@ class Answer:
         self.when = time.time() if when is None else when
         self.repeat_stats = False  # dig's double statistics quirk (see digquery.run_lookup)
         self.client_cookie = b""  # the COOKIE we sent, to judge the server's echo as dig does
+        self._ttls: tuple[list[list[int]], int | None] | bool | None = False  # not read yet
 
     @property
     def counts(self) -> tuple[int, int, int, int]:
         return struct.unpack("!HHHH", self.wire[4:12])
+
+    def _wire_ttls(self) -> tuple[list[list[int]], int | None] | None:
+        if self._ttls is False:
+            self._ttls = wire_ttls(self.wire)
+        return self._ttls  # type: ignore[return-value]
+
+    def ttls(self, index: int, rrsets: list[dns.rrset.RRset]) -> list[int]:
+        """The sent TTL of each record of section ``index`` (1 answer, 2 authority, 3
+        additional), falling back to dnspython's when the wire and the sections disagree."""
+        found = self._wire_ttls()
+        if found is not None and len(found[0][index - 1]) == len(rrsets):
+            return found[0][index - 1]
+        return [r.ttl for r in rrsets]
+
+    @property
+    def tsig_ttl(self) -> int:
+        found = self._wire_ttls()
+        return (found[1] or 0) if found is not None else 0
 
 
 def indent(column: int, to: int) -> tuple[str, int]:
@@ -92,12 +159,7 @@ def _columns(fields: list[tuple[str, int | None]]) -> str:
     return out
 
 
-def rcode_text(rcode: int) -> str:
-    try:
-        text = dns.rcode.to_text(rcode)
-    except Exception:
-        text = str(rcode)
-    return "?" + text if text.isdigit() else text
+rcode_text = rcodes.rcode_text
 
 
 def type_text(rdtype: int) -> str:
@@ -106,14 +168,6 @@ def type_text(rdtype: int) -> str:
 
 def class_text(rdclass: int) -> str:
     return dns.rdataclass.to_text(rdclass)
-
-
-def grouped(rrsets: Iterable[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
-    """RRsets in BIND's print order: by owner name in order of first appearance."""
-    by_name: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
-    for rrset in rrsets:
-        by_name.setdefault(rrset.name, []).append(rrset)
-    return [r for group in by_name.values() for r in group]
 
 
 def columns_for(nottl: bool, noclass: bool, multiline: bool = False) -> tuple[int, int, int, int]:
@@ -141,8 +195,42 @@ def duration(seconds: int) -> str:
     return " ".join(parts) or "0 seconds"
 
 
+def _base64_words(data: bytes, width: int) -> list[str]:
+    """BIND's isc_base64_totext: words of ``width`` rounded down to a multiple of 4."""
+    import base64
+
+    text = base64.b64encode(data).decode()
+    size = max(4, width - width % 4)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def tsig_text(rd: Any, rdata_col: int | None = None) -> str:
+    """TSIG rdata as BIND prints it; ``rdata_col`` set means +multiline (MAC in a block)."""
+    # BIND splits base64 at (width - 2): 60 on one line, 80 - rdata column with +multiline.
+    if rdata_col is None:
+        mac = " " + " ".join(_base64_words(rd.mac, 58)) + " "
+    else:
+        brk = "\n" + "\t" * (rdata_col // TAB) + " " * (rdata_col % TAB)
+        mac = " (" + brk + brk.join(_base64_words(rd.mac, 80 - rdata_col - 2)) + " ) "
+    error = dns.rcode.to_text(rd.error, True)
+    other = " ".join(_base64_words(rd.other, 58)) if rd.other else ""
+    return (
+        f"{rd.algorithm.to_text()} {rd.time_signed} {rd.fudge} {len(rd.mac)}{mac}"
+        f"{rd.original_id} {error} {len(rd.other)} {other}"
+    )
+
+
+def rdata_text(rd: Any) -> str:
+    if rd.rdtype == dns.rdatatype.TSIG:
+        return tsig_text(rd)
+    return rd.to_text()
+
+
 def multiline_rdata(rd: Any, rdata_col: int) -> str:
-    """+multiline rdata: SOA split with commented fields, like BIND; other types on one line."""
+    """+multiline rdata: SOA split with commented fields, TSIG's MAC in a block, like BIND;
+    other types on one line."""
+    if rd.rdtype == dns.rdatatype.TSIG:
+        return tsig_text(rd, rdata_col)
     if rd.rdtype != dns.rdatatype.SOA:
         return rd.to_text()
     brk = "\n" + "\t" * (rdata_col // TAB) + " " * (rdata_col % TAB)
@@ -156,18 +244,23 @@ def multiline_rdata(rd: Any, rdata_col: int) -> str:
 
 
 def record_lines(
-    rrset: dns.rrset.RRset, nottl: bool = False, noclass: bool = False, multiline: bool = False
+    rrset: dns.rrset.RRset,
+    nottl: bool = False,
+    noclass: bool = False,
+    multiline: bool = False,
+    ttl: int | None = None,
 ) -> list[str]:
+    """One line per record of ``rrset``; ``ttl`` is the TTL as sent (default: dnspython's)."""
     ttl_col, class_col, type_col, rdata_col = columns_for(nottl, noclass, multiline)
     head: list[tuple[str, int | None]] = [(rrset.name.to_text(), None)]
     if not nottl:
-        head.append((str(rrset.ttl), ttl_col))
+        head.append((str(rrset.ttl if ttl is None else ttl), ttl_col))
     if not noclass:
         head.append((class_text(rrset.rdclass), class_col))
     head.append((type_text(rrset.rdtype), type_col))
     if multiline:
         return [_columns([*head, (multiline_rdata(rd, rdata_col), rdata_col)]) for rd in rrset]
-    return [_columns([*head, (rd.to_text(), rdata_col)]) for rd in rrset]
+    return [_columns([*head, (rdata_text(rd), rdata_col)]) for rd in rrset]
 
 
 def question_line(
@@ -259,7 +352,7 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool
         ("AUTHORITY", lookup.authority and not opts.short, msg.authority),
         ("ADDITIONAL", lookup.additional and not opts.short, msg.additional),
     ]
-    for title, shown, rrsets in sections:
+    for index, (title, shown, rrsets) in enumerate(sections):
         if not shown or not rrsets:
             continue
         if opts.short:
@@ -268,7 +361,7 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool
                 if lookup.identify
                 else ""
             )
-            out += [rd.to_text() + tail for rrset in grouped(rrsets) for rd in rrset]
+            out += [rdata_text(rd) + tail for rrset in rrsets for rd in rrset]
             continue
         if comments:
             out.append(f";; {title} SECTION:")
@@ -277,8 +370,16 @@ def render_reply(answer: Answer, lookup: Lookup, opts: DigOptions, sending: bool
                 question_line(r, lookup.nottl, lookup.noclass, lookup.multiline) for r in rrsets
             ]
         else:
-            for rrset in grouped(rrsets):
-                out += record_lines(rrset, lookup.nottl, lookup.noclass, lookup.multiline)
+            for rrset, ttl in zip(rrsets, answer.ttls(index, rrsets), strict=True):
+                out += record_lines(rrset, lookup.nottl, lookup.noclass, lookup.multiline, ttl)
+        if comments:
+            out.append("")
+    if msg.tsig is not None and lookup.additional and not opts.short:
+        if comments:
+            out.append(";; TSIG PSEUDOSECTION:")
+        out += record_lines(
+            msg.tsig, lookup.nottl, lookup.noclass, lookup.multiline, answer.tsig_ttl
+        )
         if comments:
             out.append("")
     if sending:
@@ -331,16 +432,16 @@ TRUNCATED = ";; Truncated, retrying in TCP mode.\n"
 
 
 # -- JSON ------------------------------------------------------------------------------------
-def _rrs_json(rrsets: Iterable[dns.rrset.RRset]) -> list[dict[str, Any]]:
+def _rrs_json(answer: Answer, index: int, rrsets: list[dns.rrset.RRset]) -> list[dict[str, Any]]:
     return [
         {
             "name": r.name.to_text(),
-            "ttl": r.ttl,
+            "ttl": ttl,
             "class": class_text(r.rdclass),
             "type": type_text(r.rdtype),
-            "data": rd.to_text(),
+            "data": rdata_text(rd),
         }
-        for r in grouped(rrsets)
+        for r, ttl in zip(rrsets, answer.ttls(index, rrsets), strict=True)
         for rd in r
     ]
 
@@ -368,9 +469,9 @@ def answer_json(answer: Answer) -> dict[str, Any]:
             {"name": q.name.to_text(), "class": class_text(q.rdclass), "type": type_text(q.rdtype)}
             for q in msg.question
         ],
-        "answer": _rrs_json(msg.answer),
-        "authority": _rrs_json(msg.authority),
-        "additional": _rrs_json(msg.additional),
+        "answer": _rrs_json(answer, 1, msg.answer),
+        "authority": _rrs_json(answer, 2, msg.authority),
+        "additional": _rrs_json(answer, 3, msg.additional),
         "server": answer.server,
         "port": answer.port,
         "server_name": answer.servname,

@@ -58,7 +58,7 @@ class LookupResult:
         self.errors: list[str] = []
         self.refused_tcp = False
         self.skipped = False  # no usable server (e.g. -6 with only IPv4 servers)
-        self.bad_packet = False  # a reply came that could not be parsed
+        self.bad_packet = False  # a reply came that dig gives up on (unparsable, wrong ID on TCP)
 
 
 class _TryFailed(Exception):
@@ -125,12 +125,21 @@ BAD_PACKET = {  # dnspython exception -> BIND's text for the same fault
     "ShortHeader": "unexpected end of input",
     "FormError": "FORMERR",
 }
+# What dnspython raises on bytes it cannot read as a message. Besides its own errors, rdata
+# constructors reject some values with ValueError/TypeError, and its parser can run past the
+# end with struct.error/IndexError (found by tests/test_dns_fuzz.py).
+BAD_REPLY_ERRORS = (dns.exception.DNSException, ValueError, TypeError, struct.error, IndexError)
 
 
 def query_name_or_exit(text: str) -> dns.name.Name:
-    """The query name, or dig's fatal 'is not a legal name' (exit 10)."""
+    """The query name, or dig's fatal 'is not a legal name' (exit 10).
+
+    The name goes out as the bytes given on the command line, as dig (built without IDN
+    input conversion) sends it: UTF-8 stays UTF-8, bytes that are not UTF-8 (which Python
+    holds as surrogate escapes) stay those bytes; dnspython shows them as \\DDD escapes.
+    """
     try:
-        return dns.name.from_text(text)
+        return dns.name.from_text(os.fsencode(text))
     except dns.exception.DNSException as exc:
         reason = NAME_ERRORS.get(type(exc).__name__, str(exc))
         raise DigExit(
@@ -179,7 +188,80 @@ def _socket_errors() -> Iterator[None]:
         raise _TryFailed(exc.strerror or str(exc)) from None
 
 
-def _udp(wire: bytes, qid: int, server: Server, timeout: float) -> tuple[bytes, float]:
+ACCEPT, WAIT, CANCEL = "accept", "wait", "cancel"
+
+
+class Verdict:
+    """What dig does with one received message: ``action`` is ACCEPT (print it), WAIT (keep
+    listening for the real reply until the try times out) or CANCEL (end the lookup, which
+    dig does not count as unanswered); ``lines`` are what dig prints about it first."""
+
+    def __init__(
+        self, action: str, lines: list[str], message: dns.message.Message | None = None
+    ) -> None:
+        self.action, self.lines, self.message = action, lines, message
+
+    @property
+    def reason(self) -> str:
+        """The last thing dig said about the message, without its ";; " (for JSON errors)."""
+        return self.lines[-1].removeprefix(";; ") if self.lines else ""
+
+
+def _name_format(name: dns.name.Name) -> str:
+    """BIND's dns_name_format: no final dot except for the root."""
+    return "." if name == dns.name.root else name.to_text(omit_final_dot=True)
+
+
+def judge(data: bytes, query: dns.message.Message, tcp: bool) -> Verdict:
+    """BIND dig 9.18's checks on a received message, in its order: header size, ID, QR bit,
+    parse, opcode, question. Over UDP a mismatch is ignored (a spoofed or stray packet), over
+    TCP most of them end the lookup."""
+    if len(data) < 12:
+        if tcp:
+            return Verdict(CANCEL, [";; ERROR: short (< header size) message"])
+        return Verdict(WAIT, [";; Warning: short (< header size) message received"])
+    rid, flags = struct.unpack("!HH", data[:4])
+    lines = []
+    if rid != query.id:
+        if tcp:
+            return Verdict(CANCEL, [f";; ERROR: ID mismatch: expected ID {query.id}, got {rid}"])
+        lines.append(f";; Warning: ID mismatch: expected ID {query.id}, got {rid}")
+    if not flags & dns.flags.QR:
+        lines.append(";; Warning: query response not set")
+    if rid != query.id:
+        return Verdict(WAIT, lines)
+    try:
+        message = digformat.parse(data)
+    except BAD_REPLY_ERRORS as exc:
+        # dig prints the reason and the bytes, then ends the lookup without retrying
+        reason = BAD_PACKET.get(type(exc).__name__, "unexpected end of input")
+        lines.append(f";; Got bad packet: {reason}\n" + digformat.hexdump(data))
+        return Verdict(CANCEL, lines)
+    if message.opcode() != query.opcode():
+        expected, got = digformat.OPCODES[query.opcode()], digformat.OPCODES[message.opcode()]
+        lines.append(f";; Warning: Opcode mismatch: expected {expected}, got {got}")
+        return Verdict(WAIT, lines)
+    asked = query.question[0]
+    for name in dict.fromkeys(q.name for q in message.question):
+        wrong = [
+            q
+            for q in message.question
+            if q.name == name
+            and (q.name != asked.name or q.rdtype != asked.rdtype or q.rdclass != asked.rdclass)
+        ]
+        if wrong:
+            lines += [
+                f";; ;; Question section mismatch: got {_name_format(q.name)}/"
+                f"{digformat.type_text(q.rdtype)}/{digformat.class_text(q.rdclass)}"
+                for q in wrong
+            ]
+            return Verdict(CANCEL if tcp else WAIT, lines)
+    return Verdict(ACCEPT, lines, message)
+
+
+def _udp(
+    wire: bytes, query: dns.message.Message, server: Server, timeout: float, emit: Emit
+) -> tuple[Verdict, bytes, float]:
     with socket.socket(_family(server.address), socket.SOCK_DGRAM) as sock, _socket_errors():
         sock.connect((server.address, server.port))
         started = time.monotonic()
@@ -191,8 +273,10 @@ def _udp(wire: bytes, qid: int, server: Server, timeout: float) -> tuple[bytes, 
                 raise _TryFailed("timed out")
             sock.settimeout(left)
             data = sock.recv(MAX_UDP)
-            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == qid and data[2] & 0x80:
-                return data, started
+            verdict = judge(data, query, tcp=False)
+            if verdict.action != WAIT:
+                return verdict, data, started
+            _emit_lines(emit, verdict.lines)
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
@@ -209,15 +293,27 @@ def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
     return buf
 
 
-def _tcp(wire: bytes, server: Server, timeout: float) -> tuple[bytes, float]:
+def _tcp(
+    wire: bytes, query: dns.message.Message, server: Server, timeout: float, emit: Emit
+) -> tuple[Verdict, bytes, float]:
     deadline = time.monotonic() + timeout
     with socket.socket(_family(server.address), socket.SOCK_STREAM) as sock, _socket_errors():
         sock.settimeout(timeout)
         sock.connect((server.address, server.port))
         started = time.monotonic()
         sock.sendall(struct.pack("!H", len(wire)) + wire)
-        (length,) = struct.unpack("!H", _recv_exact(sock, 2, deadline))
-        return _recv_exact(sock, length, deadline), started
+        while True:  # dig reads on after a message it ignores, until the try times out
+            (length,) = struct.unpack("!H", _recv_exact(sock, 2, deadline))
+            data = _recv_exact(sock, length, deadline)
+            verdict = judge(data, query, tcp=True)
+            if verdict.action != WAIT:
+                return verdict, data, started
+            _emit_lines(emit, verdict.lines)
+
+
+def _emit_lines(emit: Emit, lines: list[str]) -> None:
+    if lines:
+        emit("".join(line if line.endswith("\n") else line + "\n" for line in lines))
 
 
 def _mixed_classes(message: dns.message.Message) -> bool:
@@ -268,10 +364,8 @@ def query_name(
                 emit(digformat.render_reply(sent, lookup, opts, sending=True))
             timeout = timeout_for(opts, conf, tcp)
             try:
-                if tcp:
-                    data, started = _tcp(wire, server, timeout)
-                else:
-                    data, started = _udp(wire, query.id, server, timeout)
+                exchange = _tcp if tcp else _udp
+                verdict, data, started = exchange(wire, query, server, timeout, emit)
             except _TryFailed as failure:
                 result.errors.append(f"{server.address}#{server.port}: {failure.reason}")
                 if tcp and failure.refused:
@@ -289,16 +383,13 @@ def query_name(
                 left -= 1
                 continue
             elapsed = int((time.monotonic() - started) * 1000)
-            try:
-                message = dns.message.from_wire(data, ignore_trailing=True)
-            except dns.exception.DNSException as exc:
-                # dig prints the reason and the bytes, then ends the lookup without retrying
-                # and without counting it as unanswered.
-                reason = BAD_PACKET.get(type(exc).__name__, "unexpected end of input")
-                emit(f";; Got bad packet: {reason}\n" + digformat.hexdump(data))
-                result.errors.append(f"{server.address}#{server.port}: bad packet: {reason}")
+            _emit_lines(emit, verdict.lines)
+            if verdict.message is None:  # a reply dig gives up on: the lookup ends here
+                reason = verdict.reason.split("\n", 1)[0]
+                result.errors.append(f"{server.address}#{server.port}: {reason}")
                 result.bad_packet = True
                 return result
+            message = verdict.message
             if message.flags & dns.flags.TC and not tcp and not lookup.ignore:
                 if lookup.comments and not opts.short:
                     emit(digformat.TRUNCATED)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -54,13 +55,22 @@ class ResolvConf:
         }
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def server_text(addr: str, port: int = 53) -> str:
     """The one text form of a nameserver: ``ADDR`` on port 53, else ``ADDR#PORT``."""
     return f"{addr}#{port}" if port != 53 else addr
 
 
 def parse_server(text: str) -> tuple[str, int]:
-    """``ADDR``, ``ADDR#PORT`` or ``[V6]:PORT`` -> (addr, port)."""
+    """``ADDR``, ``ADDR#PORT`` or ``[V6]:PORT`` -> (addr, port); ADDR must be an IP address
+    (a name would be looked up through the machine's own resolver when a socket connects)."""
     text = text.strip()
     if "#" in text:
         addr, _, port = text.partition("#")
@@ -74,6 +84,8 @@ def parse_server(text: str) -> tuple[str, int]:
         raise NetdiagError(f"invalid resolver port in {text!r}") from None
     if not 0 < number < 65536:
         raise NetdiagError(f"resolver port out of range in {text!r}")
+    if not _is_ip(addr):
+        raise NetdiagError(f"invalid resolver address in {text!r}: not an IP address")
     return addr, number
 
 
@@ -86,8 +98,9 @@ def parse(text: str, path: str = DEFAULT_PATH) -> ResolvConf:
             continue
         key, *values = line.split()
         if key == "nameserver" and values:
-            if len(conf.nameservers) < 3:  # glibc's MAXNS
-                conf.nameservers.append((values[0].split("%", 1)[0], 53))
+            addr = values[0].split("%", 1)[0]
+            if len(conf.nameservers) < 3 and _is_ip(addr):  # glibc's MAXNS; it skips non-IPs
+                conf.nameservers.append((addr, 53))
         elif key in ("search", "domain") and values:
             conf.search = [v.rstrip(".") for v in values if v != "."]
         elif key == "options":

@@ -20,7 +20,7 @@ from netdiag.doctor.model import FAIL, PASS, SKIP, WARN, Step
 from netdiag.errors import NetdiagError
 from netdiag.probes.base import ProbeFailure
 from netdiag.probes.settings import MySQLLogin, ProbeFlags, ProbeOptions, mysql_login, options_for
-from netdiag.records import replace  # MySQLLogin is a record
+from netdiag.records import replace
 from netdiag.status import Status
 from netdiag.targets import Target
 

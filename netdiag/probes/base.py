@@ -21,9 +21,7 @@ from netdiag.targets import Target
 if TYPE_CHECKING:
     import socket
 
-__all__ = [
-    "Finding", "Probe", "ProbeFailure", "ProbeOptions", "Watchdog", "connect", "handshake",
-]  # fmt: skip
+__all__ = ["Finding", "Probe", "ProbeFailure", "ProbeOptions", "Watchdog", "connect", "handshake"]
 
 UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 

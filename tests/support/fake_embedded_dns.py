@@ -9,7 +9,13 @@ empty NOERROR; ``rcodes`` forces a status for a name; unknown names get ``unknow
 clears RA (a server that does not recurse).
 Over UDP a reply larger than max(512, EDNS payload size) is cut to whole records that fit and
 has TC set; over TCP it is whole. ``silent_port`` is a second port whose UDP and TCP sockets
-are bound but never answer. Others may reuse it with records of their own::
+are bound but never answer.
+
+Hostile replies (issue 14): a name ``BEHAVIOUR.hostile.test`` (any type, any records table)
+gets the misbehaviour listed in ``HOSTILE`` instead of an answer: the wrong ID, duplicate
+records, TTL 0xFFFFFFFF, any rcode (``rcode-N``, 0-4095, the high bits in an OPT record), a
+TSIG-signed reply, no QR bit, a short or unparsable message, another opcode or question.
+Others may reuse it with records of their own::
 
     with FakeEmbeddedDNS({"db": {"A": ["10.0.0.2"]}}) as dns:
         run(["dig", "@127.0.0.1", "-p", str(dns.port), "db"])
@@ -83,6 +89,12 @@ def _key(name: dns.name.Name) -> str:
     return name.to_text(omit_final_dot=True).lower()
 
 
+HOSTILE_ZONE = "hostile.test"
+#: TSIG key the ``tsig`` behaviour signs with, and the fixed time it signs at.
+TSIG_KEY = ("hostile-key.", "bmV0ZGlhZy1ob3N0aWxlLXRzaWcta2V5")
+TSIG_TIME = 1_700_000_000
+
+
 def _rr_wire(owner: str, rdtype: str, text: str, ttl: int = TTL) -> bytes:
     """One resource record in wire format with no name compression anywhere (like Docker)."""
     rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root)
@@ -119,6 +131,8 @@ class FakeEmbeddedDNS:
         self.port = 0
         self.silent_port = 0
         self.queries: list[tuple[str, str, str]] = []
+        self.query_ids: list[int] = []
+        self.tsig_macs: list[bytes] = []  # MACs of the TSIG-signed replies sent, in order
         self._socks: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -126,15 +140,28 @@ class FakeEmbeddedDNS:
     # -- answering (pure) ------------------------------------------------------------------
     def answer(self, wire: bytes, proto: str) -> bytes | None:
         """The reply to one query message, or None when Docker would stay silent."""
+        replies = self.replies(wire, proto)
+        return replies[0] if replies else None
+
+    def replies(self, wire: bytes, proto: str) -> list[bytes]:
+        """Every message sent back for one query, in order (hostile names may send several)."""
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
-            return None
+            return []
         if not query.question or query.opcode() != dns.opcode.QUERY:
-            return None
+            return []
         q = query.question[0]
         key = _key(q.name)
         self.queries.append((proto, key, dns.rdatatype.to_text(q.rdtype)))
+        self.query_ids.append(query.id)
+        if key.endswith("." + HOSTILE_ZONE):
+            return hostile_replies(self, query, key.split(".", 1)[0], proto)
+        reply = self._answer(query, key, proto)
+        return [reply] if reply is not None else []
+
+    def _answer(self, query: dns.message.Message, key: str, proto: str) -> bytes | None:
+        q = query.question[0]
         answers: list[bytes] = []
         authority: list[bytes] = []
         if key in self.rcodes:
@@ -216,8 +243,7 @@ class FakeEmbeddedDNS:
                 continue
             except OSError:
                 return
-            reply = self.answer(data, "udp")
-            if reply is not None:
+            for reply in self.replies(data, "udp"):
                 with contextlib.suppress(OSError):
                     sock.sendto(reply, peer)
 
@@ -243,10 +269,8 @@ class FakeEmbeddedDNS:
                     body = self._recv_exact(conn, struct.unpack("!H", head)[0])
                     if body is None:
                         return
-                    reply = self.answer(body, "tcp")
-                    if reply is None:
-                        continue
-                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+                    for reply in self.replies(body, "tcp"):
+                        conn.sendall(struct.pack("!H", len(reply)) + reply)
             except OSError:
                 return
 
@@ -285,6 +309,134 @@ class FakeEmbeddedDNS:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- hostile replies ----------------------------------------------------------------------------
+def _address_rr(
+    q: dns.rrset.RRset, index: int, ttl: int = TTL, owner: bytes | None = None
+) -> bytes:
+    """An A (or, for AAAA questions, AAAA) record 10.213.9.INDEX / fd00:213:9::INDEX."""
+    name = owner if owner is not None else q.name.to_wire()
+    if q.rdtype == dns.rdatatype.AAAA:
+        rdtype, rdata = dns.rdatatype.AAAA, bytes.fromhex("fd000213000900000000000000000000")
+        rdata = rdata[:-1] + bytes([index])
+    else:
+        rdtype, rdata = dns.rdatatype.A, bytes([10, 213, 9, index])
+    return name + struct.pack("!HHIH", rdtype, dns.rdataclass.IN, ttl, len(rdata)) + rdata
+
+
+def _message(
+    query: dns.message.Message,
+    answers: list[bytes] = (),  # type: ignore[assignment]
+    *,
+    rcode: int = 0,
+    flags: int = 0x8180,
+    qid: int | None = None,
+    question: bytes | None = None,
+    additional: list[bytes] = (),  # type: ignore[assignment]
+) -> bytes:
+    q = query.question[0]
+    if question is None:
+        question = q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
+    head = struct.pack(
+        "!HHHHHH",
+        query.id if qid is None else qid,
+        (flags & ~0xF) | (query.flags & 0x0100) | (rcode & 0xF),
+        1 if question else 0,
+        len(answers),
+        0,
+        len(additional),
+    )
+    return head + question + b"".join(answers) + b"".join(additional)
+
+
+def _opt(ext_rcode: int = 0) -> bytes:
+    return b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, 1232, (ext_rcode & 0xFF) << 24, 0)
+
+
+def _tsig_signed(server: FakeEmbeddedDNS, query: dns.message.Message) -> bytes:
+    """An answer signed with TSIG (RFC 8945) at TSIG_TIME: a valid signature, a fixed time."""
+    import dns.rdtypes.ANY.TSIG
+    import dns.tsig
+
+    unsigned = _message(query, [_address_rr(query.question[0], 1)])
+    key = dns.tsig.Key(TSIG_KEY[0], TSIG_KEY[1], dns.tsig.HMAC_SHA256)
+    template = dns.rdtypes.ANY.TSIG.TSIG(
+        dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, 300, b"", query.id, 0, b""
+    )
+    rdata, _ = dns.tsig.sign(unsigned, key, template, TSIG_TIME)
+    server.tsig_macs.append(rdata.mac)
+    body = rdata.to_wire() or b""
+    record = key.name.to_wire() + struct.pack(
+        "!HHIH", dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(body)
+    )
+    (arcount,) = struct.unpack("!H", unsigned[10:12])
+    return unsigned[:10] + struct.pack("!H", arcount + 1) + unsigned[12:] + record + body
+
+
+def hostile_replies(
+    server: FakeEmbeddedDNS, query: dns.message.Message, behaviour: str, proto: str
+) -> list[bytes]:
+    """What a hostile server sends for ``BEHAVIOUR.hostile.test`` (see ``HOSTILE``)."""
+    q = query.question[0]
+    one = [_address_rr(q, 1)]
+    if behaviour.startswith("rcode-") and behaviour[6:].isdigit():
+        rcode = int(behaviour[6:]) & 0xFFF
+        extra = [_opt(rcode >> 4)] if rcode > 15 else []
+        return [_message(query, rcode=rcode, additional=extra)]
+    if behaviour == "wrong-id":
+        return [_message(query, one, qid=query.id ^ 0xFFFF)]
+    if behaviour == "wrong-id-first":
+        good = _message(query, one)
+        return [_message(query, one, qid=query.id ^ 0xFFFF), good] if proto == "udp" else [good]
+    if behaviour == "dup":
+        return [_message(query, one * 3)]
+    if behaviour == "ttl-max":
+        return [_message(query, [_address_rr(q, 1, 0xFFFFFFFF), _address_rr(q, 2, 0x80000000)])]
+    if behaviour == "interleaved":
+        other = dns.name.from_text("other." + HOSTILE_ZONE).to_wire()
+        answers = [
+            _address_rr(q, 1, 600),
+            _address_rr(q, 9, 600, other),
+            _address_rr(q, 2, 300),
+            _address_rr(q, 1, 100),
+            _address_rr(q, 9, 5, other),
+        ]
+        return [_message(query, answers)]
+    if behaviour == "formerr-no-question":
+        return [_message(query, rcode=1, question=b"")]
+    if behaviour == "tsig":
+        return [_tsig_signed(server, query)]
+    if behaviour == "no-qr":
+        return [_message(query, one, flags=0x0180)]
+    if behaviour == "short":
+        return [struct.pack("!H", query.id) + b"\x81\x80\x00"]
+    if behaviour == "opcode":
+        return [_message(query, one, flags=0x8180 | (dns.opcode.STATUS << 11))]
+    if behaviour == "other-question":
+        other = dns.name.from_text("other." + HOSTILE_ZONE).to_wire()
+        return [_message(query, one, question=other + struct.pack("!HH", q.rdtype, q.rdclass))]
+    if behaviour == "garbage":
+        return [struct.pack("!H", query.id) + b"\x81\x80\x00\x01\x00\x05" + b"\xff" * 40]
+    return [_message(query, rcode=dns.rcode.NXDOMAIN)]
+
+
+#: The behaviours, by the first label of the name asked (``rcode-N`` for any N in 0-4095).
+HOSTILE = {
+    "wrong-id": "the reply carries the query's ID with every bit flipped",
+    "wrong-id-first": "over UDP a wrong-ID reply, then the right one",
+    "dup": "three identical address records",
+    "ttl-max": "TTLs 0xFFFFFFFF and 0x80000000",
+    "interleaved": "two owners' records interleaved, duplicates with other TTLs",
+    "rcode-N": "rcode N, no records (an OPT record carries N's high bits)",
+    "formerr-no-question": "FORMERR with an empty question section",
+    "tsig": "an answer signed with TSIG (key TSIG_KEY, time TSIG_TIME)",
+    "no-qr": "an answer with the QR bit clear",
+    "short": "5 bytes: the ID and part of a header",
+    "opcode": "an answer with opcode STATUS",
+    "other-question": "an answer for other.hostile.test",
+    "garbage": "the ID, then bytes with a bad compression pointer",
+}
 
 
 @contextlib.contextmanager
