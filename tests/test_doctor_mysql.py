@@ -130,10 +130,14 @@ def test_protocol_mismatch_at_the_greeting():
     assert doc["not_checked"] == ["credentials", "database"]
 
 
-def test_silent_http_server_is_a_greeting_timeout(http_server):
+def test_http_server_is_named_at_the_greeting(http_server):
+    """An HTTP server never greets: instead of a bare timeout, doctor says what it is."""
     code, doc, _ = doctor(f"127.0.0.1:{http_server.port}")
     assert code == 1 and doc["failed_step"] == "greeting"
-    assert st(doc)["greeting"]["facts"]["status"] == "timeout"
+    greeting = st(doc)["greeting"]
+    assert greeting["facts"]["status"] == "protocol_mismatch"
+    assert f"{http_server.port} speaks HTTP/1.1 (BaseHTTP/0.6" in greeting["summary"]
+    assert greeting["summary"].endswith(", not MySQL")
 
 
 def test_login_flags_like_probe(mariadb, secret):

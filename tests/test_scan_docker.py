@@ -113,10 +113,11 @@ def test_scan_with_docker_api_from_inside_container(todo: dict) -> None:
         )
         assert any("held by several containers" in n for n in peer["notes"])
         port = next(p for p in peer["ports"] if p["port"] == 3306)
-        # something answers 3306, but it is no MySQL (a silent HTTP server): the probe says so
-        assert port["state"] == "open" and port["protocol"] is None
-        assert port["status"] in ("protocol_mismatch", "timeout"), port
-        assert "no MySQL greeting" in port["detail"] or "not a MySQL" in port["detail"], port
+        # something answers 3306, but it is no MySQL (busybox httpd): scan names what it is
+        assert port["state"] == "open" and port["protocol"] == "http", port
+        assert port["status"] == "protocol_mismatch", port
+        assert port["detail"].startswith("3306 speaks HTTP/1."), port
+        assert port["detail"].endswith(", not MySQL"), port
 
     old = by_name[todo["stopped"]]
     assert old["state"] == "exited" and old["ip"] is None and old["reachable"] is None

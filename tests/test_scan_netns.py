@@ -111,7 +111,8 @@ def test_lab_scan_table_and_summary(lab: NetnsLab) -> None:
     assert proc.stderr == ""  # no progress when stderr is not a terminal
     out = proc.stdout
     assert f"network {lab.subnet}" in out
-    assert "h3.ndscan" in out and "80/" in out
+    assert "h3.ndscan" in out and "80 HTTP/1.0 ndscan-lab" in out
+    assert max(len(line) for line in out.splitlines()) <= 100, out
     drop = lab.host("drop")
     line = next(ln for ln in out.splitlines() if ln.startswith(drop.ip + " "))
     assert "timeout" in line

@@ -48,6 +48,11 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--ports", metavar="LIST", help="ports to test, e.g. 80,443,3306 or 8000-8010")
     add_output_options(p)
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="one wide table (names, MAC and notes as columns), not fitted to the terminal",
+    )
     add_timing_options(p, 1.0, 30.0, per="step (connect, DNS query, probe)")
     p.add_argument("--no-docker", action="store_true", help="do not use the Docker API")
     p.add_argument(
@@ -111,7 +116,7 @@ def main(argv: list[str]) -> int:
         payload.pop("ok", None)  # the envelope's
         print_document("scan", report.ok, payload, started)
     elif not args.quiet:
-        print(render(report))
+        print(render(report, wide=args.wide))
     elif not report.ok:
         print(render(report, only_failed=True))
     return 0 if report.ok else 1
@@ -121,49 +126,80 @@ def main(argv: list[str]) -> int:
 
 
 def _port_text(pr: peerchecks.PortResult) -> str:
-    """``3306/mysql 5.5.5-10.11.19-MariaDB``, ``80/http 200``, ``3306/tcp (protocol_mismatch)``."""
-    if pr.protocol:
-        facts = pr.facts or {}
-        label = f"{pr.port}/{pr.protocol}"
-        if pr.status == "rejected":
-            return f"{label} rejected: {pr.detail.split(':', 1)[0]}"
-        extra = facts.get("server_version") or facts.get("version") or facts.get("status_code")
-        return f"{label} {extra}" if extra else label
+    """``3306 MariaDB 10.11.19``, ``80 HTTP/1.0 SimpleHTTP/0.6``, ``5432 open (silent)``,
+    ``3306 HTTP/1.0 SimpleHTTP/0.6 (not mysql)``."""
+    identity = pr.identity or {}
+    if identity:
+        from netdiag.probes.identify.mismatch import EXPECTED_NAMES
+        from netdiag.probes.identify.model import Identity
+
+        known = {k: identity.get(k) for k in ("protocol", "name", "product", "version")}
+        text = f"{pr.port} {Identity(**known).short}"  # type: ignore[arg-type]
+        if pr.status == "protocol_mismatch":
+            want = peerchecks.PORT_SCHEMES.get(pr.port, "")
+            text += f" (not {EXPECTED_NAMES.get(want, want)})"
+        elif pr.status == "rejected":
+            text += " (refused us)"
+        return text
+    if pr.identified == "silent":
+        return f"{pr.port} open (silent)"
+    if pr.identified in ("unrecognised", "closed"):
+        return f"{pr.port} open ({pr.identified})"
     if pr.status and pr.status != "ok":
         return f"{pr.port}/tcp ({pr.status})"
     return f"{pr.port}/tcp"
 
 
-PEER_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
-# Names, container, RTT and ports wrap; notes go under the row on a narrow terminal; the
-# address, MAC and status keep their width.
-PEER_LAYOUT: dict = {"fold": 7, "narrow": (1, 2, 5, 6)}
+WIDE_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
+HEADERS = ["IP", "CONTAINER", "STATUS", "RTT", "OPEN", "NAMES AND NOTES"]
+# Container, RTT and ports wrap; names and notes go under the row on a terminal too narrow for
+# them (PRODUCT.md: 100 columns when not a terminal); address and status keep their width.
+LAYOUT: dict = {"fold": 5, "narrow": (1, 3, 4)}
 
 
-def _peer_row(p: Peer) -> list[str]:
-    """One peer as a table row; several names, ports or notes are lines of one cell, each
-    escaped on its own (a name or a version from a peer cannot add lines of its own)."""
+def _peer_cells(p: Peer) -> dict[str, str]:
+    """One peer's cells; several names, ports or notes are lines of one cell, each escaped on
+    its own (a name or a version from a peer cannot add lines of its own)."""
     from netdiag.report import printable
 
     open_ports = [printable(_port_text(pr)) for pr in p.ports if pr.state == "open"]
-    rtt = f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-"
-    status = p.status if p.running else f"stopped ({p.state})"
-    return [
-        p.ip or "-",
-        "\n".join(printable(n) for n in p.names) or "(no DNS name)",
-        printable(p.container or "-"),
-        p.mac or "-",
-        status,
-        rtt,
-        "\n".join(open_ports) or "-",
-        "\n".join(printable(n) for n in p.notes),
-    ]
+    return {
+        "ip": p.ip or "-",
+        "names": "\n".join(printable(n) for n in p.names),
+        "container": printable(p.container or "-"),
+        "mac": p.mac or "-",
+        "status": p.status if p.running else f"stopped ({p.state})",
+        "rtt": f"{p.rtt_ms:.2f} ms ({p.rtt_via})" if p.rtt_ms is not None else "-",
+        "open": "\n".join(open_ports) or "-",
+        "notes": "\n".join(printable(n) for n in p.notes),
+    }
 
 
-def render(report: ScanReport, only_failed: bool = False) -> str:
-    """The report as text fitted to the terminal; ``only_failed`` (-q) keeps unreachable peers
-    and the summary line only."""
-    from netdiag.report import printable, table, wrap_indented
+def peer_table(peers: list[Peer], wide: bool = False) -> str:
+    """The peers as one table: fitted to the terminal (names and notes folded under the row
+    when it is narrow), or with ``wide`` today's eight columns, never wrapped."""
+    from netdiag.report import table
+
+    cells = [_peer_cells(p) for p in peers]
+    if wide:
+        keys = ("ip", "names", "container", "mac", "status", "rtt", "open", "notes")
+        rows = [[c[k] for k in keys] for c in cells]
+        for row in rows:
+            row[1] = row[1] or "(no DNS name)"
+        return table(rows, WIDE_HEADERS, width=1_000_000)
+    rows = []
+    for c in cells:
+        under = ([f"names: {', '.join(c['names'].splitlines())}"] if c["names"] else []) + [
+            f"note: {n}" for n in c["notes"].splitlines()
+        ]
+        rows.append([c["ip"], c["container"], c["status"], c["rtt"], c["open"], "\n".join(under)])
+    return table(rows, HEADERS, **LAYOUT)
+
+
+def render(report: ScanReport, only_failed: bool = False, wide: bool = False) -> str:
+    """The report as text fitted to the terminal (``wide``: today's wide table); ``only_failed``
+    (-q) keeps unreachable peers and the summary line only."""
+    from netdiag.report import printable, wrap_indented
 
     out: list[str] = []
     for ns in report.networks:
@@ -171,16 +207,15 @@ def render(report: ScanReport, only_failed: bool = False) -> str:
             failing = [p for p in ns.peers if p.reachable is False]
             if failing:
                 out.append(f"network {printable(ns.name)}")
-                out.append(table([_peer_row(p) for p in failing], PEER_HEADERS, **PEER_LAYOUT))
+                out.append(peer_table(failing, wide))
             continue
         header = f"network {printable(ns.name)}  {', '.join(ns.subnets)}"
         header += f"  [{'+'.join(ns.source) or 'none'}]"
         if ns.internal:
             header += "  internal"
         out.append(header)
-        rows = [_peer_row(p) for p in ns.peers]
-        if rows:
-            out.append(table(rows, PEER_HEADERS, **PEER_LAYOUT))
+        if ns.peers:
+            out.append(peer_table(ns.peers, wide))
         else:
             out.append("  (no peers found)")
         for sw in ns.sweeps:

@@ -12,7 +12,7 @@ import os
 import selectors
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from netdiag.discovery.pacing import Pacer, fd_budget
@@ -33,11 +33,14 @@ def connect_many(
     concurrency: int = 256,
     rate: float = 0.0,
     deadline: float | None = None,
+    on_open: Callable[[tuple[str, int], ConnectOutcome], None] | None = None,
 ) -> dict[tuple[str, int], ConnectOutcome]:
     """Non-blocking TCP connects to every (ip, port), a bounded window at a time.
 
     A connect that neither completes nor is refused within ``timeout`` s is ``timeout``;
     pairs not started before the monotonic ``deadline`` are left out of the result.
+    ``on_open(pair, outcome)`` is called as each connect succeeds (scan starts identifying
+    that port while slower connects still wait); it must return at once.
     """
     todo = list(pairs)
     window = fd_budget(concurrency)
@@ -52,6 +55,8 @@ def connect_many(
         sel.unregister(sock)
         sock.close()
         results[pair] = outcome
+        if on_open is not None and outcome.state == "open":
+            on_open(pair, outcome)
 
     try:
         while index < len(todo) or inflight:

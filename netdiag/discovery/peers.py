@@ -46,10 +46,12 @@ class PortResult:
     port: int
     state: str
     rtt_ms: float | None = None
-    protocol: str | None = None  # identified protocol (mysql, http, ...) or None
-    status: str | None = None  # the probe's status when one ran
+    protocol: str | None = None  # identified protocol (mysql, http, ssh, tls, ...) or None
+    status: str | None = None  # against the port's expected protocol (PORT_SCHEMES), if any
     detail: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    identified: str | None = None  # identified, silent, unrecognised, closed, failed
+    identity: dict[str, Any] | None = None  # netdiag.probes.identify.model.Identity.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -178,15 +180,17 @@ def check_reachability_and_ports(
     deadline: Deadline,
     concurrency: int,
     rate: float,
+    on_open: Callable[[tuple[str, int], Any], None] | None = None,
 ) -> None:
     """TCP connects to each peer's ports, and one ICMP echo to each peer the sweep has not
-    heard at the IP level (when a socket allows it): the sweep's RTT is kept, not re-measured."""
+    heard at the IP level (when a socket allows it): the sweep's RTT is kept, not re-measured.
+    ``on_open(pair, outcome)`` hears of each open port as soon as its connect succeeds."""
     live = [p for p in peers if p.running]
     addresses = [p.ip for p in live if p.ip and not answered_ip(p)]
     # ICMP waits for its replies while the connects run: the slowest peer sets the pace once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pinged = pool.submit(ping_many, addresses, deadline.timeout(timeout), rate, deadline.end)
-        outcomes = _connect_ports(live, ports, timeout, deadline, concurrency, rate)
+        outcomes = _connect_ports(live, ports, timeout, deadline, concurrency, rate, on_open)
         replies, kind = pinged.result()
     for peer in live:
         assert peer.ip is not None
@@ -206,13 +210,16 @@ def _connect_ports(
     deadline: Deadline,
     concurrency: int,
     rate: float,
+    on_open: Callable[[tuple[str, int], Any], None] | None = None,
 ) -> dict[tuple[str, int], Any]:
     pairs: list[tuple[str, int]] = []
     for peer in live:
         assert peer.ip is not None
         wanted = sorted(set(ports) if ports else set(DEFAULT_PORTS) | set(peer.exposed_ports))
         pairs += [(peer.ip, port) for port in wanted]
-    return connect_many(pairs, deadline.timeout(timeout), concurrency, rate, deadline.end)
+    return connect_many(
+        pairs, deadline.timeout(timeout), concurrency, rate, deadline.end, on_open=on_open
+    )
 
 
 def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) -> None:
@@ -256,61 +263,89 @@ def _judge(live: Sequence[Peer], replies: dict[str, float], kind: str | None) ->
 # ---------------------------------------------------------------- protocols
 
 
-def probe_hook() -> Callable[[str, int, float], PortResult | None] | None:
-    """The protocol identifier built on netdiag.probes; None when no protocol probe exists."""
-    from netdiag.probes import engine
+def port_outcome(port: int, found: Any) -> dict[str, Any]:
+    """What an Identification means for a PortResult: protocol, status, detail, facts.
 
-    known = {s for s in PORT_SCHEMES.values() if s in engine.REGISTRY}
-    if not known:
-        return None
+    A port with a scheme in PORT_SCHEMES that turns out to speak something else is a
+    ``protocol_mismatch`` naming it; a silent one a ``timeout``; ports without an expected
+    scheme get a status only when something identified them.
+    """
+    from netdiag.probes.identify import model
+    from netdiag.probes.identify.mismatch import matches, mismatch_detail
 
-    def identify(ip: str, port: int, timeout: float) -> PortResult | None:
-        from netdiag.probes.base import ProbeOptions
-        from netdiag.targets import Target
+    expected = PORT_SCHEMES.get(port)
+    out: dict[str, Any] = {
+        "protocol": None,
+        "status": None,
+        "detail": found.detail,
+        "facts": {},
+        "identified": found.state,
+        "identity": found.identity.to_dict() if found.identity else None,
+    }
+    if found.state == model.IDENTIFIED:
+        identity = found.identity
+        out["protocol"], out["facts"] = identity.protocol, dict(identity.facts)
+        refused = identity.protocol == "mysql" and not identity.facts.get("greeting", True)
+        if expected and not matches(expected, identity):
+            out["status"] = Status.PROTOCOL_MISMATCH.value
+            out["detail"] = mismatch_detail(expected, port, identity)
+        else:
+            out["status"] = (Status.REJECTED if refused else Status.OK).value
+    elif found.state == model.FAILED:
+        out["status"] = found.status
+    elif expected:
+        silent = found.state == model.SILENT
+        out["status"] = (Status.TIMEOUT if silent else Status.PROTOCOL_MISMATCH).value
+    return out
 
-        scheme = PORT_SCHEMES.get(port)
-        if scheme not in known:
-            return None
-        assert scheme is not None
-        target = Target(scheme, ip, port, "/" if scheme.startswith("http") else "")
-        probe = engine.probe_class(scheme)(target, ProbeOptions(timeout=timeout))
-        result = engine.probe_address(probe, ip, Deadline(timeout))
-        # A server that answers with its own error (MySQL 1130, HTTP 500) is still that protocol.
-        spoke = result.status in (Status.OK, Status.REJECTED)
-        return PortResult(
-            port,
-            "open",
-            protocol=scheme if spoke else None,
-            status=str(result.status),
-            detail=result.detail,
-            facts=result.facts,
+
+class Identifier:
+    """Names what answers open ports, each as soon as its connect succeeded (``submit`` is the
+    ``on_open`` of check_reachability_and_ports), at most ``workers`` at once, so that the
+    identification of fast ports overlaps the connects still waiting on slow or filtered ones.
+    Use as a context manager; ``apply(peers)`` fills every open PortResult."""
+
+    def __init__(self, timeout: float, deadline: Deadline, workers: int) -> None:
+        self.timeout, self.deadline = timeout, deadline
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        self.futures: dict[tuple[str, int], Any] = {}
+
+    def submit(self, pair: tuple[str, int], _outcome: Any = None) -> None:
+        if pair in self.futures:
+            return
+        t = self.deadline.timeout(self.timeout)
+        if t <= 0:
+            return
+        from netdiag.probes.identify.engine import identify
+
+        address, port = pair
+        self.futures[pair] = self.pool.submit(
+            identify, address, port, scheme=PORT_SCHEMES.get(port), timeout=t
         )
 
-    return identify
+    def apply(self, peers: Sequence[Peer]) -> None:
+        jobs = [(peer, pr) for peer in peers for pr in peer.ports if pr.state == "open"]
+        for peer, pr in jobs:
+            if peer.ip is not None:
+                self.submit((peer.ip, pr.port))
+        for peer, pr in jobs:
+            future = self.futures.get((peer.ip or "", pr.port))
+            if future is None:
+                continue
+            for key, value in port_outcome(pr.port, future.result()).items():
+                setattr(pr, key, value)
+
+    def __enter__(self) -> Identifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def identify_protocols(
     peers: Sequence[Peer], timeout: float, deadline: Deadline, workers: int
 ) -> None:
-    """Run the matching probe on each open port (MySQL version, HTTP status, ...)."""
-    identify = probe_hook()
-    if identify is None:
-        return  # only the TCP probe exists yet: open ports stay plain TCP
-    jobs = [(peer, pr) for peer in peers for pr in peer.ports if pr.state == "open"]
-
-    def run(job: tuple[Peer, PortResult]) -> None:
-        peer, pr = job
-        t = deadline.timeout(timeout)
-        if t <= 0 or peer.ip is None:
-            return
-        found = identify(peer.ip, pr.port, t)
-        if found is not None:
-            pr.protocol, pr.status, pr.detail, pr.facts = (
-                found.protocol,
-                found.status,
-                found.detail,
-                found.facts,
-            )
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(run, jobs))
+    """Name what answers every open port (netdiag.probes.identify), concurrently, at most
+    ``workers`` at once; a silent port costs its banner and answer waits, not ``timeout``."""
+    with Identifier(timeout, deadline, workers) as identifier:
+        identifier.apply(peers)

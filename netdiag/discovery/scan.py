@@ -442,16 +442,26 @@ def check_peers(
     conf = load()
     workers = max(1, min(32, options.concurrency))
     progress(f"checking names, reachability and ports of {len(everyone)} peers")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # DNS waits overlap the connects
+    # DNS waits and the identification of open ports overlap the connects
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        peerchecks.Identifier(max(options.timeout, 2.0), deadline, workers) as identifier,
+    ):
         names = pool.submit(
             peerchecks.check_dns, everyone, conf, options.timeout, deadline, workers
         )
         peerchecks.check_reachability_and_ports(
-            everyone, options.ports, options.timeout, deadline, options.concurrency, options.rate
+            everyone,
+            options.ports,
+            options.timeout,
+            deadline,
+            options.concurrency,
+            options.rate,
+            on_open=identifier.submit,
         )
         names.result()
-    progress("identifying protocols on open ports")
-    peerchecks.identify_protocols(everyone, max(options.timeout, 2.0), deadline, workers)
+        progress("identifying protocols on open ports")
+        identifier.apply(everyone)
 
 
 def ip_in(ip: str, subnet: str) -> bool:

@@ -237,7 +237,54 @@ def route(ctx: Context, step: Step) -> None:
 # --- 5. TCP connect ---------------------------------------------------------------------------
 
 
+def share(failing: int, total: int) -> str:
+    """``half``, ``a third``, ``all``: the part of the app's connections that will fail."""
+    if failing == total:
+        return "all"
+    words = {(1, 2): "half", (1, 3): "a third", (2, 3): "two thirds", (1, 4): "a quarter"}
+    return words.get((failing, total), f"{round(100 * failing / total)}%")
+
+
+def _holders_word(ctx: Context) -> str:
+    return ctx.target.host if not ctx.target.host_is_ip else str(ctx.address)
+
+
 def connect(ctx: Context, step: Step) -> None:
+    """TCP connect to the address; to every address when the name has several holders (the
+    app's connections spread over them all)."""
+    if len(ctx.addresses) < 2 or ctx.target.port is None:
+        _connect_one(ctx, step)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(address: str) -> Step:
+        sub = Step("connect", "TCP connect")
+        sub_ctx = Context(**{**vars(ctx), "addresses": [address]})
+        _connect_one(sub_ctx, sub)
+        return sub
+
+    with ThreadPoolExecutor(max_workers=min(8, len(ctx.addresses))) as pool:
+        results = list(pool.map(one, ctx.addresses))
+    bad = [(a, r) for a, r in zip(ctx.addresses, results, strict=True) if r.status == FAIL]
+    step.facts["holders"] = {a: r.summary for a, r in zip(ctx.addresses, results, strict=True)}
+    if not bad:
+        step.status = PASS
+        step.summary = f"connected to all {len(results)} holders of {_holders_word(ctx)}"
+        return
+    n, k = len(results), len(bad)
+    step.status = FAIL
+    step.summary = (
+        f"{k} of {n} holders of {_holders_word(ctx)} refuse or drop port {ctx.target.port}: "
+        f"about {share(k, n)} of the app's connections will fail"
+    )
+    step.notes += [r.summary for _, r in bad]
+    step.fix = bad[0][1].fix
+    # the good holders first: the later steps check one that answers
+    ctx.addresses = [a for a, r in zip(ctx.addresses, results, strict=True) if r.status != FAIL]
+    ctx.addresses += [a for a, _ in bad]
+
+
+def _connect_one(ctx: Context, step: Step) -> None:
     from netdiag.probes.base import connect as tcp_connect
 
     address, port = ctx.address, ctx.target.port
@@ -298,7 +345,72 @@ def _probe(ctx: Context, options: ProbeOptions) -> Any:
     return probe.check(ctx.address, ctx.target.port, ctx.step_timeout)
 
 
+def what_answers(ctx: Context) -> str | None:
+    """``3306 speaks HTTP/1.0 (SimpleHTTP/0.6 Python/3.11.7), not MySQL`` when something
+    other than the target's protocol answers its address, else None."""
+    from netdiag.probes.identify.engine import identify
+    from netdiag.probes.identify.mismatch import matches, mismatch_detail
+
+    if ctx.address is None or ctx.target.port is None:
+        return None
+    found = identify(
+        ctx.address,
+        ctx.target.port,
+        scheme=ctx.target.scheme,
+        host=None if ctx.target.host_is_ip else ctx.target.host,
+        timeout=ctx.step_timeout,
+    )
+    if found.identity is None or matches(ctx.target.scheme, found.identity):
+        return None
+    return mismatch_detail(ctx.target.scheme, ctx.target.port, found.identity)
+
+
 def greeting(ctx: Context, step: Step) -> None:
+    """The protocol's greeting from the address; from every holder when there are several."""
+    from netdiag.probes.engine import probe_class
+
+    if len(ctx.addresses) < 2 or not probe_class(ctx.target.scheme).speaks:
+        _greeting_one(ctx, step)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from netdiag.probes.identify.mismatch import EXPECTED_NAMES
+
+    def one(address: str) -> Step:
+        sub = Step("greeting", "protocol greeting")
+        _greeting_one(Context(**{**vars(ctx), "addresses": [address]}), sub)
+        return sub
+
+    with ThreadPoolExecutor(max_workers=min(8, len(ctx.addresses))) as pool:
+        results = list(pool.map(one, ctx.addresses))
+    pairs = list(zip(ctx.addresses, results, strict=True))
+    step.facts["holders"] = {a: r.summary for a, r in pairs}
+    bad = [(a, r) for a, r in pairs if r.status == FAIL]
+    if not bad:
+        first = results[0]
+        step.status, step.facts = first.status, {**first.facts, "holders": step.facts["holders"]}
+        step.summary = f"all {len(results)} holders answer: {first.summary}"
+        return
+    n, k = len(results), len(bad)
+    what = EXPECTED_NAMES.get(ctx.target.scheme, ctx.target.scheme)
+    verb = "has" if k == 1 else "have"
+    step.status = FAIL
+    step.summary = (
+        f"{k} of {n} holders of {_holders_word(ctx)} {verb} no {what} server: "
+        f"about {share(k, n)} of the app's connections will fail"
+    )
+    step.notes += [f"{a}: {r.summary}" for a, r in bad]
+    step.fix = (
+        f"only one container should hold the name {_holders_word(ctx)}: remove the alias "
+        "from the others (docker network disconnect NETWORK CONTAINER, then connect it again "
+        "without --alias)"
+        if k < n
+        else bad[0][1].fix
+    )
+    ctx.addresses = [a for a, r in pairs if r.status != FAIL] + [a for a, _ in bad]
+
+
+def _greeting_one(ctx: Context, step: Step) -> None:
     from netdiag.probes.engine import probe_class
 
     scheme = ctx.target.scheme
@@ -315,6 +427,12 @@ def greeting(ctx: Context, step: Step) -> None:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         step.facts = {"status": str(fail.status), **fail.facts}
         code = fail.facts.get("error_code")
+        if fail.status in (Status.PROTOCOL_MISMATCH, Status.TIMEOUT):
+            named = what_answers(ctx)
+            if named is not None:
+                fail.status = Status.PROTOCOL_MISMATCH
+                step.summary = f"{fail.status}: {named}"
+                step.facts["status"] = str(fail.status)
         if fail.status is Status.PROTOCOL_MISMATCH:
             step.fix = (
                 f"port {ctx.target.port} of {ctx.service} is not {scheme}: check the port "

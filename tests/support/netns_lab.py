@@ -13,6 +13,7 @@ Nothing touches the root namespace's links or routes. ``stop()`` removes exactly
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import random
@@ -70,7 +71,7 @@ class LabHost:
     ns: str
     ip: str
     ports: tuple[int, ...] = ()
-    role: str = "plain"  # plain, mariadb, drop
+    role: str = "plain"  # plain, mariadb, drop, silent (accepts on 5432, never says a word)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class NetnsLab:
     drop: bool = True
     octet: int | None = None
     ping_sockets: bool = True  # allow ICMP ping sockets for root in the scanner namespace
+    silent: bool = False  # host h3 accepts on 5432 and stays silent (identification's worst case)
     port_cycle: tuple[tuple[int, ...], ...] = ((80,), (5432,), (), (3306, 80), (22,))
     hosts: list[LabHost] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
@@ -182,6 +184,8 @@ class NetnsLab:
                 role, ports = "mariadb", (3306,)
             elif index == 2 and self.drop:
                 role, ports = "drop", (80,)
+            elif index == 3 and self.silent:
+                role, ports = "silent", (5432,)
             self.hosts.append(LabHost(f"h{index}", f"{self.tag}-h{index}", ip, ports, role))
             slot += 1
 
@@ -242,6 +246,13 @@ class NetnsLab:
             rules, cmd = "", ["iptables", "-A", "INPUT", "-j", "DROP"]
         subprocess.run(["ip", "netns", "exec", ns, *cmd], input=rules, text=True, check=True)
 
+    def refuse(self, host: LabHost, port: int, refused: bool = True) -> None:
+        """Make ``port`` of ``host`` answer with a TCP reset (or accept again): iptables."""
+        action = "-I" if refused else "-D"
+        rule = ["INPUT", "-p", "tcp", "--dport", str(port), "-j", "REJECT"]
+        rule += ["--reject-with", "tcp-reset"]
+        subprocess.run(["ip", "netns", "exec", host.ns, "iptables", action, *rule], check=True)
+
     # ------------------------------------------------------------ peers
 
     def _start_listeners(self) -> None:
@@ -256,7 +267,8 @@ class NetnsLab:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     s.bind((h.ip, port))
                     s.listen(64)
-                    made.append((s, "http" if port in (80, 8080) else "tcp"))
+                    kind = "http" if port in (80, 8080) else "tcp"
+                    made.append((s, "silent" if h.role == "silent" else kind))
             setns(f"/run/netns/{self.scanner}")
             d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             d.bind(("127.0.0.11", 53))
@@ -269,6 +281,9 @@ class NetnsLab:
         self._server.start()
 
     def _serve(self, made: list[tuple[socket.socket, str]]) -> None:
+        """One thread for every listener: DNS answers, "tcp" ports accept and close, "http"
+        ports answer one request (without holding up the others), "silent" ports keep the
+        connection open and never send."""
         sel = selectors.DefaultSelector()
         for s, kind in made:
             s.setblocking(False)
@@ -284,20 +299,32 @@ class NetnsLab:
                         if reply:
                             s.sendto(reply, peer)
                         continue
-                    conn, _ = s.accept()
-                except OSError:
-                    continue
-                with conn:
-                    if key.data == "http":
-                        conn.settimeout(0.5)
-                        try:
-                            conn.recv(4096)
-                            conn.sendall(
+                    if key.data in ("http-conn", "silent-conn"):
+                        data = s.recv(4096)
+                        if key.data == "http-conn" and data:
+                            s.sendall(
                                 b"HTTP/1.0 200 OK\r\nServer: ndscan-lab\r\n"
                                 b"Content-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
                             )
-                        except OSError:
-                            pass
+                        if key.data == "http-conn" or not data:
+                            sel.unregister(s)
+                            s.close()
+                        continue
+                    conn, _ = s.accept()
+                except OSError:
+                    if key.data in ("http-conn", "silent-conn"):
+                        with contextlib.suppress(KeyError, ValueError):
+                            sel.unregister(s)
+                        s.close()
+                    continue
+                if key.data in ("http", "silent"):
+                    conn.setblocking(False)
+                    sel.register(conn, selectors.EVENT_READ, f"{key.data}-conn")
+                else:
+                    conn.close()
+        for key in list(sel.get_map().values()):
+            if isinstance(key.data, str) and key.data.endswith("-conn"):
+                key.fileobj.close()  # type: ignore[union-attr]
         sel.close()
 
     def dns_answer(self, wire: bytes) -> bytes | None:

@@ -1,0 +1,545 @@
+"""Identify what answers ``address:port``: listen for a greeting, then nudge, within a deadline.
+
+``identify(address, port, scheme=..., timeout=...)`` connects once and listens for a
+server-first greeting (MySQL, SSH, SMTP, ...) for a wait that adapts to the connect's round
+trip; when none comes it sends the nudges of ``nudges.plan`` (the expected protocol alone, then
+the others together, each on a connection of its own) and stops at the first answer that
+identifies the peer. A peer silent through all of it is reported ``silent`` after
+banner wait + one answer wait per stage, not after ``timeout``. Every read is bounded in bytes,
+and the whole run, TLS handshake included, ends by ``timeout`` (one selector loop, no blocking
+call but the first connect, which has the same deadline).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import selectors
+import socket
+import ssl
+import time
+import warnings
+from typing import Any
+
+from netdiag.probes import mysql_wire
+from netdiag.probes.base import ProbeFailure, connect
+from netdiag.probes.identify import certs, nudges, resp
+from netdiag.probes.identify.model import (
+    CLOSED,
+    FAILED,
+    IDENTIFIED,
+    SILENT,
+    UNRECOGNISED,
+    Identification,
+    Identity,
+)
+
+# How long to listen for a greeting before nudging: a server-first peer (MySQL, SSH) sends its
+# greeting half a round trip after the connect completes, plus the time to start a thread or
+# fork. 100 ms covers that on a LAN even on a loaded 2-core host (MariaDB greets in ~1 ms
+# there); RTT_FACTOR round trips on top cover slower links; the ceiling keeps a far peer from
+# holding a scan.
+BANNER_FLOOR = 0.10
+BANNER_CEILING = 1.5
+# How long one stage of nudges waits for an answer: a request/answer round trip plus the
+# server's own work (an HTTP app routing "/", a TLS server signing). 150 ms is ample for the
+# servers netdiag meets on container networks; a slower app is reported silent, never held on.
+ANSWER_FLOOR = 0.15
+ANSWER_CEILING = 2.0
+RTT_FACTOR = 4
+# Once a first byte arrived, the rest of a greeting or answer must follow within this many
+# answer waits (a drip does not get to extend it byte by byte).
+COMPLETE_FACTOR = 2
+MAX_ANSWER = 16 * 1024  # bytes kept per connection for the parsers
+MAX_TLS = 64 * 1024  # bytes fed to a TLS handshake (certificate chains run to ~10 KB)
+RECV_CHUNK = 4096
+
+FAREWELL = {
+    "smtp": b"QUIT\r\n",
+    "ftp": b"QUIT\r\n",
+    "smtp-or-ftp": b"QUIT\r\n",
+    "pop3": b"QUIT\r\n",
+    "imap": b"a1 LOGOUT\r\n",
+    "redis": resp.QUIT,
+}
+
+
+def waits(rtt: float) -> tuple[float, float]:
+    """(banner wait, answer wait) in seconds for a connect that took ``rtt`` seconds."""
+    banner = min(BANNER_CEILING, BANNER_FLOOR + RTT_FACTOR * rtt)
+    answer = min(ANSWER_CEILING, ANSWER_FLOOR + RTT_FACTOR * rtt)
+    return banner, answer
+
+
+class _TLS:
+    """A client handshake driven through memory buffers, so the caller's loop owns the socket
+    and its deadline; the certificate is read but never verified (identification, not trust)."""
+
+    def __init__(self, sni: str | None) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        # old servers should be named too, not refused: allow every version and cipher
+        with contextlib.suppress(ValueError, ssl.SSLError), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=sni)
+        self.done = False
+        self.error: str | None = None
+        self.fed = 0
+
+    def step(self) -> bytes:
+        """Run the handshake as far as the bytes fed allow; return what to send."""
+        if not self.done and self.error is None:
+            try:
+                self.obj.do_handshake()
+                self.done = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError as exc:
+                self.error = str(exc.reason or exc)
+        return self.outgoing.read()
+
+    def feed(self, data: bytes) -> bytes:
+        if self.done or self.error is not None:
+            return b""
+        self.fed += len(data)
+        if self.fed > MAX_TLS:
+            self.error = f"more than {MAX_TLS} bytes before the handshake ended"
+            return b""
+        self.incoming.write(data)
+        return self.step()
+
+    def facts(self, host: str | None) -> dict[str, Any]:
+        found: dict[str, Any] = {"tls_version": self.obj.version()}
+        cipher = self.obj.cipher()
+        if cipher:
+            found["cipher"], _, found["cipher_bits"] = cipher
+        der = self.obj.getpeercert(binary_form=True)
+        if der:
+            with contextlib.suppress(ValueError):
+                found["certificate"] = certs.facts(der, host)
+        return found
+
+
+class _Channel:
+    """One connection: the first one listens for a greeting (``nudge`` None) or any of them
+    carries one nudge; ``buf`` keeps at most MAX_ANSWER bytes of the answer."""
+
+    def __init__(self, nudge: str | None, sock: socket.socket, connecting: bool) -> None:
+        self.nudge = nudge
+        self.sock = sock
+        self.connecting = connecting
+        self.out = bytearray()
+        self.buf = bytearray()
+        self.first_at: float | None = None
+        self.window_end = float("inf")
+        self.eof = False
+        self.error: str | None = None
+        self.done = False
+        self.found: Identity | None = None
+        self.tls: _TLS | None = None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+def _open(address: str, port: int, source: str | None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    if source:
+        sock.bind((source, 0))
+    code = sock.connect_ex((address, port))
+    if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
+        sock.close()
+        raise OSError(code, errno.errorcode.get(code, str(code)))
+    return sock
+
+
+def _start_nudge(ch: _Channel, host: str | None) -> None:
+    nudge = nudges.NUDGES[ch.nudge or ""]
+    if nudge.payload is None:  # TLS: the ssl module writes the ClientHello
+        ch.tls = _TLS(host if host and not _is_ip(host) else None)
+        ch.out += ch.tls.step()
+    else:
+        ch.out += nudge.payload(host)
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class _Run:
+    """The state of one identification: channels, stages, the selector; ``loop()`` runs it."""
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        scheme: str | None,
+        host: str | None,
+        source: str | None,
+        hard: float,
+        banner: float,
+        answer: float,
+        stages: list[list[str]],
+    ) -> None:
+        self.address, self.port, self.host, self.source = address, port, host, source
+        self.hint = nudges.expected(port, scheme)
+        self.hard, self.banner, self.answer = hard, banner, answer
+        self.stages = stages
+        self.stage = 0
+        self.sent: list[str] = []
+        self.channels: list[_Channel] = []
+        self.sel = selectors.DefaultSelector()
+        self.next_stage_at: float | None = None
+        self.winner: _Channel | None = None
+        self.guess: _Channel | None = None
+        self.spoke_first = False
+
+    # -- channels
+    def add(self, ch: _Channel) -> None:
+        self.channels.append(ch)
+        self.sel.register(ch.sock, self._events(ch), ch)
+
+    @staticmethod
+    def _events(ch: _Channel) -> int:
+        if ch.connecting or ch.out:
+            return selectors.EVENT_WRITE | (0 if ch.connecting else selectors.EVENT_READ)
+        return selectors.EVENT_READ
+
+    def update(self, ch: _Channel) -> None:
+        if ch.done:
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(ch.sock)
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.modify(ch.sock, self._events(ch), ch)
+
+    def finish(self, ch: _Channel, now: float) -> None:
+        """Close the books on a channel: a last, final parse of whatever it got."""
+        if ch.done:
+            return
+        ch.done = True
+        if ch.found is None and ch.buf:
+            got = nudges.classify(bytes(ch.buf), ch.nudge, final=True, hint=self.hint)
+            if isinstance(got, Identity):
+                ch.found = got
+        if ch.found is not None:
+            self.win(ch)
+        self.update(ch)
+        if ch is not self.winner and ch is not self.guess:
+            # a server that handles one connection at a time must see this one end
+            ch.close()
+
+    def win(self, ch: _Channel) -> None:
+        found = ch.found
+        assert found is not None
+        if ch.tls is not None and found.protocol == "tls":
+            facts = {**found.facts}
+            if ch.tls.done:
+                facts.update(ch.tls.facts(self.host))
+            elif ch.tls.error:
+                facts["handshake_error"] = ch.tls.error
+            else:
+                facts["handshake_error"] = "handshake not completed in time"
+            note = found.note
+            if "certificate" in facts:
+                note = certs.summary(facts["certificate"])
+            name = found.name
+            if isinstance(facts.get("tls_version"), str) and facts["tls_version"].startswith(
+                "TLSv"
+            ):
+                name = "TLS " + facts["tls_version"][4:]
+            found = Identity("tls", name, found.product, found.version, facts, note)
+            ch.found = found
+        if not found.certain:
+            # a guess: keep it unless a sure answer comes while the others still wait
+            self.guess = self.guess or ch
+        elif self.winner is None:
+            self.winner = ch
+
+    # -- stages
+    def start_stage(self, now: float) -> None:
+        names = self.stages[self.stage]
+        self.stage += 1
+        self.next_stage_at = now + self.answer if self.stage < len(self.stages) else None
+        listener = self.channels[0]
+        reuse = (
+            listener.nudge is None
+            and not listener.done
+            and not listener.buf
+            and self.hint not in nudges.SERVER_FIRST
+        )
+        for name in names:
+            self.sent.append(name)
+            if reuse:
+                reuse = False
+                listener.nudge = name
+                listener.window_end = min(self.hard, now + self.answer)
+                _start_nudge(listener, self.host)
+                self.update(listener)
+                continue
+            try:
+                sock = _open(self.address, self.port, self.source)
+            except OSError:
+                continue
+            ch = _Channel(name, sock, connecting=True)
+            ch.window_end = min(self.hard, now + self.answer)
+            self.add(ch)
+        if listener.nudge is None and not listener.done:
+            # a slow greeting still counts: keep listening as long as the nudges wait
+            listener.window_end = min(self.hard, now + self.answer)
+
+    # -- events
+    def on_writable(self, ch: _Channel, now: float) -> None:
+        if ch.connecting:
+            code = ch.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            ch.connecting = False
+            if code:
+                ch.error = errno.errorcode.get(code, str(code))
+                self.finish(ch, now)
+                return
+            ch.window_end = min(self.hard, now + self.answer)
+            _start_nudge(ch, self.host)
+        if ch.out:
+            try:
+                sent = ch.sock.send(ch.out)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                ch.error = exc.strerror or str(exc)
+                self.finish(ch, now)
+                return
+            del ch.out[:sent]
+        self.update(ch)
+
+    def on_readable(self, ch: _Channel, now: float) -> None:
+        room = MAX_ANSWER - len(ch.buf) if ch.tls is None else MAX_TLS
+        try:
+            data = ch.sock.recv(max(1, min(RECV_CHUNK, room)))
+        except BlockingIOError:
+            return
+        except OSError as exc:  # a reset ends the answer like a close does
+            ch.error = exc.strerror or str(exc)
+            ch.eof = True
+            self.finish(ch, now)
+            return
+        if not data:
+            ch.eof = True
+            self.finish(ch, now)
+            return
+        if ch.first_at is None:
+            ch.first_at = now
+            ch.window_end = min(self.hard, now + COMPLETE_FACTOR * self.answer)
+            if ch is self.channels[0] and ch.nudge is None:
+                self.spoke_first = True
+        if len(ch.buf) < MAX_ANSWER:
+            ch.buf += data[: MAX_ANSWER - len(ch.buf)]
+        if ch.tls is not None:
+            ch.out += ch.tls.feed(data)
+        if ch.found is None:
+            got = nudges.classify(bytes(ch.buf), ch.nudge, hint=self.hint)
+            if isinstance(got, Identity):
+                ch.found = got
+        if ch.found is not None and not (
+            ch.tls is not None
+            and ch.found.protocol == "tls"
+            and not ch.tls.done
+            and not ch.tls.error
+        ):
+            self.finish(ch, now)
+            return
+        if ch.tls is None and len(ch.buf) >= MAX_ANSWER:
+            self.finish(ch, now)
+            return
+        self.update(ch)
+
+    # -- the loop
+    def loop(self) -> None:
+        while self.winner is None:
+            now = time.monotonic()
+            if now >= self.hard:
+                break
+            listener = self.channels[0]
+            hung_up = listener.nudge is None and listener.eof and not listener.buf
+            if self.spoke_first or hung_up:
+                # a server that speaks first is never nudged: its greeting decides alone; one
+                # that hangs up at once (docker-proxy without a backend) would hang up again
+                self.next_stage_at = None
+                self.stage = len(self.stages)
+            elif self.next_stage_at is not None and (
+                now >= self.next_stage_at or all(ch.done for ch in self.channels)
+            ):
+                self.start_stage(now)  # when due, or at once when every answer is in
+            for ch in self.channels:
+                if not ch.done and now >= ch.window_end:
+                    self.finish(ch, now)
+            if self.winner is not None:
+                break
+            if self.next_stage_at is None and all(ch.done for ch in self.channels):
+                break
+            ends = [ch.window_end for ch in self.channels if not ch.done]
+            if self.next_stage_at is not None:
+                ends.append(self.next_stage_at)
+            wake = min([self.hard, *ends])
+            for key, events in self.sel.select(max(0.0, wake - time.monotonic())):
+                ch = key.data
+                if ch.done:
+                    continue
+                now = time.monotonic()
+                if events & selectors.EVENT_WRITE:
+                    self.on_writable(ch, now)
+                if not ch.done and not ch.connecting and events & selectors.EVENT_READ:
+                    self.on_readable(ch, now)
+                if self.winner is not None:
+                    break
+        now = time.monotonic()
+        for ch in self.channels:
+            if not ch.done and ch.buf:
+                self.finish(ch, now)  # the deadline came: name what the bytes so far allow
+            if self.winner is not None:
+                break
+
+    def close(self) -> None:
+        if self.winner is None:
+            self.winner = self.guess
+        for ch in self.channels:
+            if ch is not self.winner:
+                ch.close()
+        self.sel.close()
+
+
+def _farewell(ch: _Channel, found: Identity, deadline: float) -> None:
+    """End politely so a server keeps no grudge: a MySQL greeting gets a dummy login (an auth
+    error, never a connect error: see docs/probes.md), text protocols QUIT, Redis QUIT."""
+    left = deadline - time.monotonic()
+    try:
+        if left <= 0:
+            return
+        ch.sock.setblocking(True)
+        ch.sock.settimeout(left)
+        if found.protocol == "mysql" and found.facts.get("greeting"):
+            greeting = mysql_wire.parse_first_frame(bytes(ch.buf))
+            if isinstance(greeting, mysql_wire.Handshake):
+                ch.sock.sendall(mysql_wire.dummy_login(greeting))
+                ch.sock.recv(1024)  # the server's ERR; read so it is not reset mid-write
+        elif found.protocol in FAREWELL:
+            ch.sock.sendall(FAREWELL[found.protocol])
+    except (OSError, mysql_wire.MySQLParseError):
+        pass
+    finally:
+        ch.close()
+
+
+def _describe_silence(run: _Run, cut: bool) -> str:
+    shown = [nudges.NUDGES[n].shown for n in run.sent]
+    what = f"no greeting within {run.banner * 1000:.0f} ms"
+    if shown:
+        what += f" and no answer to {', '.join(shown)} within {run.answer * 1000:.0f} ms"
+    if cut:
+        what += " (the deadline came first)"
+    return f"open (silent): {what}"
+
+
+def identify(
+    address: str,
+    port: int,
+    *,
+    scheme: str | None = None,
+    host: str | None = None,
+    timeout: float = 3.0,
+    source: str | None = None,
+    stages: list[list[str]] | None = None,
+) -> Identification:
+    """Name what answers ``address:port`` within ``timeout`` seconds; never raises for a peer.
+
+    ``scheme`` (mysql, postgres, http, https, ...) and the port choose the nudges and their
+    order; ``host`` is the name asked for (TLS SNI, certificate name check, HTTP Host);
+    ``stages`` overrides the nudge plan (``[]``: only listen for a greeting).
+    """
+    start = time.monotonic()
+    hard = start + max(0.0, timeout)
+    try:
+        sock = connect(address, port, max(0.001, timeout), source)
+    except ProbeFailure as fail:
+        return Identification(
+            address,
+            port,
+            FAILED,
+            fail.detail,
+            status=str(fail.status),
+            elapsed_ms=(time.monotonic() - start) * 1000,
+        )
+    connected = time.monotonic()
+    rtt = connected - start
+    banner, answer = waits(rtt)
+    plan = nudges.plan(port, scheme) if stages is None else stages
+    run = _Run(address, port, scheme, host, source, hard, banner, answer, plan)
+    sock.setblocking(False)
+    listener = _Channel(None, sock, connecting=False)
+    listener.window_end = min(hard, connected + banner)
+    run.add(listener)
+    run.next_stage_at = listener.window_end if plan else None
+    try:
+        run.loop()
+    finally:
+        run.close()
+    elapsed = lambda: (time.monotonic() - start) * 1000  # noqa: E731
+    result = Identification(address, port, SILENT, "", connect_ms=rtt * 1000, nudges=list(run.sent))
+    if run.winner is not None and run.winner.found is not None:
+        found = run.winner.found
+        _farewell(run.winner, found, min(hard, time.monotonic() + answer))
+        result.state, result.identity, result.detail = IDENTIFIED, found, found.detail
+        result.elapsed_ms = elapsed()
+        return result
+    cut = time.monotonic() >= hard
+    talkers = [ch for ch in run.channels if ch.buf]
+    if talkers:
+        ch = talkers[0]
+        result.state, result.seen = UNRECOGNISED, bytes(ch.buf[:64])
+        to = "as its greeting" if ch.nudge is None else f"to {nudges.NUDGES[ch.nudge].shown}"
+        result.detail = (
+            f"open, unrecognised: the peer sent {mysql_wire.describe_foreign(bytes(ch.buf))} {to}"
+        )
+        if cut and not ch.eof:
+            result.detail += " (incomplete when the deadline came)"
+    elif run.channels and all(ch.eof or ch.error for ch in run.channels):
+        result.state = CLOSED
+        result.detail = "open, but the peer closed the connection without a word"
+    else:
+        result.detail = _describe_silence(run, cut)
+    result.elapsed_ms = elapsed()
+    return result
+
+
+def identify_many(
+    pairs: list[tuple[str, int]],
+    timeout: float,
+    workers: int,
+    schemes: dict[int, str] | None = None,
+) -> dict[tuple[str, int], Identification]:
+    """Identify every ``(address, port)`` concurrently, at most ``workers`` at once (each holds
+    up to 1 + len(nudges.ORDER) sockets), each within ``timeout``; keyed by the pair."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    schemes = schemes or {}
+    if not pairs:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pairs)))) as pool:
+        found = pool.map(
+            lambda pair: identify(pair[0], pair[1], scheme=schemes.get(pair[1]), timeout=timeout),
+            pairs,
+        )
+        return dict(zip(pairs, found, strict=True))
