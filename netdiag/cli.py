@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("netdiag.commands.check", "probe once for a HEALTHCHECK: exit 0 all hold, else 1"),
     "wait": ("netdiag.commands.wait", "wait until targets are ready (or gone), then run CMD"),
     "doctor": ("netdiag.commands.doctor", "step-by-step diagnosis of the app's path to a service"),
+    "path": ("netdiag.commands.path", "hops, path MTU and MTU black holes on the way to a target"),
 }
 
 USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"
