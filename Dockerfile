@@ -17,12 +17,14 @@ RUN set -eu; \
     find /opt/netdiag -name '__pycache__' -prune -exec rm -rf {} + ; \
     find /opt/netdiag -path '*/tests/*' -prune -exec rm -rf {} + ; \
     # scapy is 24 MB; netdiag imports only scapy.arch.linux and scapy.layers.l2 (the ARP sweep,
-    # docs/install.md lists the 36 modules that loads). Its other layers, contrib, modules and
-    # tools are loaded only by scapy.all/load_layer/load_contrib, which netdiag never calls.
+    # docs/install.md lists the modules that loads) and scapy.layers.inet (path's raw probes,
+    # which pulls in inet6). Its other layers, contrib, modules and tools are loaded only by
+    # scapy.all/load_layer/load_contrib, which netdiag never calls.
     scapy=$(/opt/netdiag/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/scapy; \
     rm -rf "$scapy/contrib" "$scapy/tools" "$scapy/modules" "$scapy/asn1" "$scapy/cbor"; \
-    find "$scapy/layers" -mindepth 1 -maxdepth 1 ! -name __init__.py ! -name l2.py -exec rm -rf {} + ; \
+    find "$scapy/layers" -mindepth 1 -maxdepth 1 ! -name __init__.py ! -name l2.py ! -name inet.py ! -name inet6.py -exec rm -rf {} + ; \
     /opt/netdiag/bin/python -c 'import netdiag.discovery.arp as s; s.arp_request_template("02:00:00:00:00:01", "10.0.0.1")'; \
+    /opt/netdiag/bin/python -c 'import netdiag.path.probers as p; p._scapy().IP()'; \
     find /opt/netdiag -name '__pycache__' -prune -exec rm -rf {} + ; \
     /opt/netdiag/bin/python -m compileall -q -j 0 /opt/netdiag >/dev/null
 

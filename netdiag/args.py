@@ -34,6 +34,10 @@ class ArgumentParser(argparse.ArgumentParser):
         return " ".join(self.format_usage().split())
 
 
+# Longest time any option may name: beyond it timers and sleeps overflow (1e308 did).
+MAX_SECONDS = 1_000_000
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -41,6 +45,8 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS} seconds: {text!r}")
     return value
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from typing import Any
 
 from netdiag import __version__
 from netdiag.errors import NetdiagError, UsageError
@@ -25,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("netdiag.commands.check", "probe once for a HEALTHCHECK: exit 0 all hold, else 1"),
     "wait": ("netdiag.commands.wait", "wait until targets are ready (or gone), then run CMD"),
     "doctor": ("netdiag.commands.doctor", "step-by-step diagnosis of the app's path to a service"),
+    "path": ("netdiag.commands.path", "hops, path MTU and MTU black holes on the way to a target"),
     "agent": ("netdiag.commands.agent", "run on every node: probe all peer agents, serve metrics"),
     "mesh": ("netdiag.commands.mesh", "every agent's view of every other; name the culprit"),
 }
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     usage_exit = getattr(module, "USAGE_EXIT", 2)
     failure_exit = getattr(module, "FAILURE_EXIT", 1)
     internal_exit = getattr(module, "INTERNAL_EXIT", 3)
+    previous = _exit_on_interrupt(name, getattr(module, "INTERRUPT_EXIT", 130))
     try:
         return module.main(rest)
     except UsageError as exc:
@@ -74,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         usage = exc.usage or usage_of(module)
         if usage:
             print(usage, file=sys.stderr)
-        print(f"netdiag {name}: error: {printable(exc)}", file=sys.stderr)
+        print(f"netdiag {name}: error: {printable(_shown(exc))}", file=sys.stderr)
         return usage_exit
     except NetdiagError as exc:  # may quote a peer (a Docker API, a file): escaped
         from netdiag.report import printable
 
-        print(f"netdiag {name}: {printable(exc)}", file=sys.stderr)
+        print(f"netdiag {name}: {printable(_shown(exc))}", file=sys.stderr)
         return failure_exit
     except KeyboardInterrupt:
         print(f"netdiag {name}: interrupted", file=sys.stderr)
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             from netdiag.report import printable
 
-            text = printable(exc)
+            text = printable(_shown(exc))
         except Exception:  # the bug may be in the renderer itself: still one line
             text = repr(str(exc))
         print(
@@ -103,3 +107,37 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return internal_exit
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _shown(exc: BaseException) -> str:
+    """An error message as printed: a URL's password in it (quoted input) becomes ``***``."""
+    from netdiag.targets import redact_userinfo
+
+    return redact_userinfo(str(exc))
+
+
+def _exit_on_interrupt(name: str, code: int) -> Any:
+    """Make Ctrl-C end the command at once with ``code``, whatever is in flight.
+
+    A KeyboardInterrupt would first wait for the worker threads of every pool to finish their
+    attempts (up to --timeout each); ending the process closes their sockets instead. Returns
+    the previous handler (None when not on the main thread, where signals cannot be set).
+    """
+
+    def interrupted(signum: int, frame: object) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):  # interrupted mid-write: the rest is moot
+            sys.stdout.flush()
+        try:
+            os.write(2, f"netdiag {name}: interrupted\n".encode())
+        finally:
+            os._exit(code)
+
+    try:
+        return signal.signal(signal.SIGINT, interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        return None

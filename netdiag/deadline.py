@@ -6,9 +6,10 @@ import time
 class Deadline:
     """Absolute point on the monotonic clock; ``timeout(t)`` never lets a step outlive it."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, start: float | None = None) -> None:
+        """``seconds`` from now, or from ``start`` (a monotonic time: the command's start)."""
         self.seconds = seconds
-        self.end = time.monotonic() + seconds
+        self.end = (time.monotonic() if start is None else start) + seconds
 
     def remaining(self) -> float:
         return max(0.0, self.end - time.monotonic())

@@ -33,9 +33,10 @@ class Secret:
 
 def read_secret_file(path: str) -> str:
     """File content with one trailing newline stripped; errors name the file, never its content."""
+    from netdiag.files import read_bounded
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_SECRET_BYTES + 1)
+        data = read_bounded(path, MAX_SECRET_BYTES)
     except OSError as exc:
         raise NetdiagError(f"cannot read secret file {path}: {exc.strerror}") from None
     if len(data) > MAX_SECRET_BYTES:

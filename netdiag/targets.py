@@ -6,6 +6,7 @@ A bare ``host:port`` means tcp. Parsing is pure; nothing here touches the networ
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -63,8 +64,35 @@ class Target:
         return f"{self.scheme}://{user}{hostport}{self.path}{query}"
 
 
+def redact_userinfo(text: str) -> str:
+    """``text`` with the password of every URL's userinfo shown as ``***``
+    (``mysql://root:S3CRET@db`` -> ``mysql://root:***@db``), for messages that quote input."""
+
+    def hide(match: re.Match[str]) -> str:
+        netloc = match.group(2)
+        userinfo, at, rest = netloc.rpartition("@")
+        if not at or ":" not in userinfo:
+            return match.group(0)
+        return f"{match.group(1)}{userinfo.split(':', 1)[0]}:***@{rest}"
+
+    return re.sub(_NETLOC, hide, text)
+
+
+# a URL's authority: after "scheme://" (or at the start of a bare HOST:PORT), up to / ? # or
+# white space
+_NETLOC = r"((?:^|[\s'\"(=])(?:[A-Za-z][A-Za-z0-9+.-]*://)?)([^/?#\s'\"]*@[^/?#\s'\"]*)"
+
+
 def parse_target(text: str, default_scheme: str = "tcp") -> Target:
-    """Parse a target URL or a bare ``host:port``; raise UsageError with a one-line reason."""
+    """Parse a target URL or a bare ``host:port``; raise UsageError with a one-line reason
+    (quoting the target with any password in it replaced by ``***``)."""
+    try:
+        return _parse_target(text, default_scheme)
+    except UsageError as exc:
+        raise UsageError(redact_userinfo(str(exc))) from None
+
+
+def _parse_target(text: str, default_scheme: str) -> Target:
     raw = text.strip()
     if not raw:
         raise UsageError("empty target")
@@ -95,6 +123,7 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
     host = parts.hostname or ""
     if not host:
         raise UsageError(f"target {text!r} has no host")
+    host = numeric_ipv4(host) or host  # 127.1 is an address, as getaddrinfo reads it
     if not _is_ip(host):
         check_name(host)  # a name DNS cannot carry is the user's mistake: exit 2, no query
     if port is None:
@@ -104,7 +133,43 @@ def parse_target(text: str, default_scheme: str = "tcp") -> Target:
     if port is not None and not 0 < port < 65536:
         raise UsageError(f"port out of range in {text!r}")
     user = unquote(parts.username) if parts.username else None
-    return Target(scheme, host, port, parts.path, user, parts.query, text)
+    path, query = parts.path, parts.query
+    if scheme in ("http", "https"):
+        path, query = _request_target(path, text), _request_target(query, text)
+    return Target(scheme, host, port, path, user, query, text)
+
+
+# what inet_aton (and so getaddrinfo, and the app) reads as an IPv4 address: 1 to 4 parts,
+# each decimal, octal (leading 0) or hex (0x): 127.1, 0x7f000001, 2130706433
+_NUMERIC_IPV4 = r"(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:\.(?:0[xX][0-9a-fA-F]+|[0-9]+)){0,3}"
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def numeric_ipv4(host: str) -> str | None:
+    """The dotted quad for a host that getaddrinfo reads as an IPv4 address without asking
+    any resolver (``127.1`` -> ``127.0.0.1``), else None."""
+    if not re.fullmatch(_NUMERIC_IPV4, host):
+        return None
+    import _socket  # the C module: importing socket itself costs a health check ~5 ms
+
+    try:
+        return _socket.inet_ntoa(_socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def _request_target(part: str, text: str) -> str:
+    """An HTTP path or query as it can go on the request line: a space or a control character
+    is a usage error (never blamed on the server), other non-ASCII is percent-encoded."""
+    bad = next((c for c in part if ord(c) <= 0x20 or ord(c) == 0x7F), None)
+    if bad is not None:
+        what = "a space" if bad == " " else f"the control character {ord(bad):#04x}"
+        raise UsageError(f"{text!r} contains {what}: percent-encode it (a space is %20)")
+    if part.isascii():
+        return part
+    from urllib.parse import quote
+
+    return quote(part, safe=_PRINTABLE_ASCII)
 
 
 def expand_target(text: str, environ: Mapping[str, str] | None = None) -> Target:

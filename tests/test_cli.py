@@ -68,6 +68,7 @@ INTERNAL = [
     (["wait", "tcp://127.0.0.1:1"], 3),
     (["check", "tcp://127.0.0.1:1"], 1),  # HEALTHCHECK reads 0/1 only
     (["dig", "@127.0.0.1", "-p", "1", "mysql"], 10),  # BIND dig's internal error
+    (["path", "127.0.0.1"], 3),
 ]
 
 

@@ -14,7 +14,6 @@ same bytes, so outputs are compared as bytes (decoded with surrogateescape).
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ import pytest
 from tests.conftest import NETDIAG
 from tests.support.dig_masks import mask
 from tests.support.fake_embedded_dns import TSIG_TIME, FakeEmbeddedDNS
+from tests.support.schemas import netdiag_json
 
 ID_MISMATCH = re.compile(r"expected ID (\d+), got (\d+)")
 TSIG_LINE = re.compile(
@@ -208,7 +208,7 @@ def test_json_names_a_reply_dig_gave_up_on(server: FakeEmbeddedDNS, home: Path) 
         home,
     )
     assert (err, code) == ("", 0)
-    (query,) = json.loads(out)["queries"]
+    (query,) = netdiag_json(out)["queries"]
     assert query["status"] == "bad_packet" and query["reply"] is None
     (line,) = query["errors"]
     expected, got = ID_MISMATCH.search(line).groups()  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from netdiag.errors import UsageError
 from tests.conftest import run_netdiag
 from tests.health_peers import resolver_env
 from tests.support.fake_embedded_dns import FakeEmbeddedDNS
+from tests.support.schemas import netdiag_json
 
 TIMEOUT = 2.0
 H = ".hostile.test"
@@ -202,10 +203,10 @@ def test_probe_and_doctor_report_the_kind(
     env = {**resolver_env(tmp_path, server.port), "DOCKER_HOST": "unix:///nonexistent.sock"}
     out = run_netdiag("probe", "--json", "--timeout", "1", f"tcp://{behaviour}{H}:80", env=env)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    (result,) = json.loads(out.stdout)["results"]
+    (result,) = netdiag_json(out.stdout)["results"]
     assert result["status"] == "dns_failed" and result["facts"]["dns_error"] == kind
     assert words in result["detail"]
     out = run_netdiag("doctor", "--json", "--timeout", "1", f"tcp://{behaviour}{H}:80", env=env)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    name = next(s for s in json.loads(out.stdout)["steps"] if s["name"] == "name")
+    name = next(s for s in netdiag_json(out.stdout)["steps"] if s["name"] == "name")
     assert name["facts"]["dns_error"] == kind and words in name["summary"]

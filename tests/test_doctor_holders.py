@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import pytest
 from tests.conftest import run_netdiag
 from tests.health_peers import resolver_env
 from tests.support.mini_dns import MiniDns
+from tests.support.schemas import netdiag_json
 from tests.support.servers import wait_port
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def doctor(*args: str, env: dict[str, str]) -> tuple[int, dict]:
         "doctor", "--json", "--timeout", "2", *args, env={**CLEAN, **NO_DOCKER, **env}
     )
     assert "Traceback" not in out.stderr, out.stderr
-    return out.returncode, json.loads(out.stdout)
+    return out.returncode, netdiag_json(out.stdout)
 
 
 def step(doc: dict, name: str) -> dict:

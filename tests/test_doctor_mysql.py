@@ -157,3 +157,13 @@ def test_login_flags_like_probe(mariadb, secret):
     s = st(doc)
     assert s["credentials"]["facts"]["password_from"] == "--password-file"
     assert s["database"]["summary"] == f"database {TODO_DB}, table {TODO_TABLE} exist"
+
+
+def test_no_password_configured(mariadb):
+    """Issue 13 item 7: say that no password was configured and where it would come from."""
+    code, doc, _ = doctor(f"127.0.0.1:{mariadb.port}", MYSQL_USER=TODO_USER)
+    assert code == 1 and doc["failed_step"] == "credentials"
+    assert "no password was configured" in st(doc)["credentials"]["summary"]
+    assert doc["fix"].startswith(f"no password was configured for {TODO_USER}")
+    assert "MYSQL_PASSWORD_FILE or MYSQL_PASSWORD" in doc["fix"]
+    assert "compare" not in doc["fix"]

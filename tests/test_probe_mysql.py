@@ -194,3 +194,14 @@ def test_table_without_a_user_is_an_error_not_ok(mariadb) -> None:
         assert rc == 1, res
         assert res["status"] == "error" and res["step"] == "login"
         assert "needs a login" in res["detail"] and "--user" in res["detail"]
+
+
+def test_no_password_configured_is_said_so(mariadb) -> None:
+    """Issue 13 item 7: no MYSQL_PASSWORD(_FILE) at all is not reported as a wrong password."""
+    rc, (res,), _ = probe_json(mariadb.url, env={"MYSQL_USER": "todo"})
+    assert rc == 1 and res["facts"]["error_code"] == 1045
+    assert "no password was configured" in res["detail"]
+    assert "MYSQL_PASSWORD_FILE or MYSQL_PASSWORD" in res["detail"]
+    assert res["facts"]["password_configured"] is False
+    wrong, (bad,), _ = probe_json(mariadb.url, env={"MYSQL_USER": "todo", "MYSQL_PASSWORD": "x"})
+    assert wrong == 1 and "no password" not in bad["detail"]

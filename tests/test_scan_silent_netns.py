@@ -3,7 +3,6 @@ with that port silent and with it refusing, in one run (issue 12)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns_lab import NetnsLab
+from tests.support.schemas import netdiag_json
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def scan(lab: NetnsLab) -> dict:
     cmd += ["--subnet", lab.subnet, "--ports", "3306,80,5432", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return json.loads(proc.stdout)
+    return netdiag_json(proc.stdout)
 
 
 def port_of(doc: dict, ip: str, port: int) -> dict:

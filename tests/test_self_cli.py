@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 from netdiag.discovery import local
 from netdiag.report import ENVELOPE_KEYS
-from tests.conftest import run_netdiag, usage_error
+from tests.conftest import NETDIAG, run_netdiag, usage_error
 from tests.support.mini_dns import MiniDns
 from tests.support.schemas import netdiag_json
 
@@ -29,11 +33,27 @@ def test_json_document_shape() -> None:
     lo = next(i for i in doc["interfaces"] if i["name"] == "lo")
     assert lo["loopback"]
     assert (lo["addresses"][0]["address"], lo["addresses"][0]["prefixlen"]) == ("127.0.0.1", 8)
-    # matches what the library reads in this same namespace
-    snap = local.snapshot()
-    assert [i["name"] for i in doc["interfaces"]] == [i.name for i in snap.interfaces]
-    assert doc["ipv4_subnets"] == [str(n) for n in snap.ipv4_subnets()]
-    assert "127.0.0.0/8" not in doc["ipv4_subnets"]
+    # matches what the library reads in this same namespace: both read in a private network
+    # namespace, so veths that other tests (or other users of this machine) add meanwhile on
+    # the host cannot make the two readings differ
+    script = (
+        "import json, sys; from netdiag.discovery import local; snap = local.snapshot(); "
+        "print(json.dumps([[i.name for i in snap.interfaces], "
+        "[str(n) for n in snap.ipv4_subnets()]]))"
+    )
+    ns = ["unshare", "--net", "sh", "-c", 'ip link set lo up && "$@"', "sh"]
+    res = subprocess.run(
+        [*ns, *NETDIAG, "self", "--json", "--no-dns", "--no-docker"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = netdiag_json(res.stdout, "self")
+    lib = subprocess.run(
+        [*ns, sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    names, subnets = json.loads(lib.stdout)
+    assert [i["name"] for i in doc["interfaces"]] == names == ["lo"]
+    assert doc["ipv4_subnets"] == subnets == []
 
 
 def test_usage_error_exits_2_with_usage_and_reason() -> None:
@@ -88,3 +108,22 @@ def test_dns_check_against_a_loopback_resolver() -> None:
     assert check["server"] == f"127.0.0.1#{server.port}"
     assert check["answers"] == records[key]
     assert server.queries == [f"{key[0]} {rdtype}"]
+
+
+def test_resolver_defaults_are_shown_as_defaults(tmp_path) -> None:
+    """No options line: glibc's values, each marked (default); set ones are plain."""
+    bare = tmp_path / "bare.conf"
+    bare.write_text("nameserver 127.0.0.1\n")
+    res = run_netdiag("self", "--no-dns", "--no-docker", env={"NETDIAG_RESOLV_CONF": str(bare)})
+    assert "  options      ndots:1 (default) timeout:5 (default) attempts:2 (default)" in (
+        res.stdout.splitlines()
+    )
+    full = tmp_path / "full.conf"
+    full.write_text("nameserver 127.0.0.1\noptions ndots:1 timeout:5 attempts:2 rotate\n")
+    res = run_netdiag("self", "--no-dns", "--no-docker", env={"NETDIAG_RESOLV_CONF": str(full)})
+    assert "  options      ndots:1 timeout:5 attempts:2 rotate" in res.stdout.splitlines()
+    doc = netdiag_json(
+        run_netdiag("self", "--json", "--no-dns", "--no-docker",
+                    env={"NETDIAG_RESOLV_CONF": str(bare)}).stdout
+    )  # fmt: skip
+    assert doc["resolver"]["defaults"] == ["ndots", "timeout", "attempts"]

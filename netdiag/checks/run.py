@@ -21,6 +21,8 @@ from netdiag.status import Status
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_DEADLINE = 10.0
 LINE_MAX = 200  # docker inspect keeps 4 KiB of a health check's output: keep lines short
+MAX_CONCURRENT = 64  # checks in flight at once (each may fan out to several addresses)
+JOIN_GRACE = 0.5  # what a probe may overrun the deadline by before it is reported stuck
 
 
 @record
@@ -133,24 +135,37 @@ def run_one(check: Check, timeout: float, deadline: Deadline) -> Outcome:
 def run_checks(
     checks: Sequence[Check], timeout: float = DEFAULT_TIMEOUT, deadline: Deadline | None = None
 ) -> list[Outcome]:
-    """Run every check concurrently (one thread each); outcomes keep the checks' order."""
+    """Run the checks concurrently (at most MAX_CONCURRENT at once); outcomes keep the checks'
+    order. A check not finished (or not started) by the deadline is a ``timeout``."""
     deadline = deadline or Deadline(DEFAULT_DEADLINE)
     if len(checks) == 1:
         return [run_one(checks[0], timeout, deadline)]
     outcomes: list[Outcome | None] = [None] * len(checks)
+    pending = iter(range(len(checks)))
+    lock = threading.Lock()
 
-    def work(index: int) -> None:
-        outcomes[index] = run_one(checks[index], timeout, deadline)
+    def work() -> None:
+        while not deadline.expired():
+            with lock:
+                index = next(pending, None)
+            if index is None:
+                return
+            outcomes[index] = run_one(checks[index], timeout, deadline)
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(checks))]
+    threads = [
+        threading.Thread(target=work, daemon=True) for _ in range(min(MAX_CONCURRENT, len(checks)))
+    ]
     for thread in threads:
         thread.start()
+    end = deadline.end + JOIN_GRACE  # one bound for all: never a grace per thread
     for thread in threads:
-        thread.join(deadline.remaining() + 1.0)
+        thread.join(max(0.0, end - time.monotonic()))
     final: list[Outcome] = []
     for check, outcome in zip(checks, outcomes, strict=True):
         if outcome is None:
-            stuck = ProbeResult(str(check.target), None, Status.TIMEOUT, 0.0, "deadline reached")
+            stuck = ProbeResult(
+                str(check.target), None, Status.TIMEOUT, 0.0, "deadline reached", "deadline"
+            )
             outcome = judge(check, [stuck], deadline.seconds * 1000)
         final.append(outcome)
     return final

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from netdiag.errors import NetdiagError, UsageError
-from netdiag.probes.settings import ProbeFlags
+from netdiag.probes.settings import ProbeFlags, parse_expected
 from netdiag.records import field, record
 from netdiag.status import Status
 from netdiag.targets import Target, parse_target
@@ -33,9 +33,10 @@ CHECK_KEYS = {
 }
 MYSQL_ONLY = ("user", "password_env", "database", "table")
 # Patterns, compiled (and cached by re) on first use: a command-line check never needs them.
-_NAME_RE = r"^[A-Za-z0-9_.-]{1,64}$"
-_ENV_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_HTTP_RE = r"^(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)$"
+# Matched whole (re.fullmatch): "$" would also accept a trailing newline, which split the output.
+_NAME_RE = r"[A-Za-z0-9_.-]{1,64}"
+_ENV_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+_HTTP_RE = r"(?:[1-5]\d\d|[1-5]xx|[1-5]\d\d-[1-5]\d\d)"
 
 
 class SpecError(NetdiagError):
@@ -159,10 +160,35 @@ def find_line(source: str, *path: str) -> int | None:
     return None if start is None else start + 1
 
 
+_CHECK_NAME = r"""(?:"([^"\n]*)"|'([^'\n]*)'|([A-Za-z0-9_.-]+))"""
+
+
+def check_lines(source: str) -> dict[str, int]:
+    """Check name -> the 1-based line that opens it, in one pass over the file (a lookup per
+    check made parsing quadratic: 4000 checks took 25 s)."""
+    header = re.compile(rf"^\s*\[\s*checks\s*\.\s*{_CHECK_NAME}\s*\]")
+    dotted = re.compile(rf"^\s*checks\s*\.\s*{_CHECK_NAME}\s*[.=]")
+    inline = re.compile(rf"^\s*{_CHECK_NAME}\s*=\s*\{{")
+    table, checks_table = re.compile(r"^\s*\["), re.compile(r"^\s*\[\s*checks\s*\]")
+    found: dict[str, int] = {}
+    in_checks = False
+    for number, text in enumerate(source.splitlines(), 1):
+        match = header.match(text) or dotted.match(text)
+        if match is None and in_checks:
+            match = inline.match(text)
+        if table.match(text):
+            in_checks = bool(checks_table.match(text))
+        if match:
+            name = next(g for g in match.groups() if g is not None)
+            found.setdefault(name, number)
+    return found
+
+
 class _Validator:
     def __init__(self, path: str, source: str) -> None:
         self.path = path
         self.source = source
+        self.lines = check_lines(source)
 
     def fail(self, keys: tuple[str, ...], reason: str) -> SpecError:
         line = find_line(self.source, *keys)
@@ -183,7 +209,9 @@ class _Validator:
 
     def check(self, name: str, table: Any) -> Check:
         here = ("checks", name)
-        if not re.match(_NAME_RE, name):
+        if not re.fullmatch(_NAME_RE, name):
+            if not name.isprintable():  # the message stays one line
+                here = ("checks", name.encode("unicode_escape").decode("ascii"))
             raise self.fail(here, "check names use letters, digits, '.', '_' and '-' (1-64)")
         if not isinstance(table, dict):
             raise self.fail(here, "must be a table: [checks.NAME] with target = ...")
@@ -204,7 +232,7 @@ class _Validator:
             target = parse_target(text)
         except UsageError as exc:
             raise self.fail((*here, "target"), str(exc)) from None
-        check = Check(name, target, line=find_line(self.source, *here))
+        check = Check(name, target, line=self.lines.get(name))
         if "expect" in table:
             value = table["expect"]
             try:
@@ -235,16 +263,20 @@ class _Validator:
                 raise self.fail(keys, "must not be empty")
             for item in items:
                 spec = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
-                if not isinstance(spec, str) or not re.match(_HTTP_RE, spec):
+                if not isinstance(spec, str) or not re.fullmatch(_HTTP_RE, spec):
                     raise self.fail(keys, f'{item!r}: use 200, "2xx", "200-204" or a list')
                 check.http_status.append(spec)
+            try:  # "599-100" has the shape but no code in it: refuse it here, not every run
+                parse_expected(check.http_status)
+            except UsageError as exc:
+                raise self.fail(keys, str(exc).replace("--expect-status ", "")) from None
         for key in MYSQL_ONLY:
             if key in table:
                 keys = (*here, key)
                 if target.scheme != "mysql":
                     raise self.fail(keys, "only for mysql:// targets")
                 value = self.string(table[key], keys)
-                if key == "password_env" and not re.match(_ENV_RE, value):
+                if key == "password_env" and not re.fullmatch(_ENV_RE, value):
                     raise self.fail(
                         keys, "must be an environment variable name, e.g. MYSQL_PASSWORD"
                     )
@@ -259,7 +291,8 @@ class _Validator:
             raise self.fail(
                 (unknown[0],), "unknown top-level key (known: version, defaults, checks)"
             )
-        if "version" in doc and doc["version"] != FORMAT_VERSION:
+        version = doc.get("version", FORMAT_VERSION)
+        if type(version) is not int or version != FORMAT_VERSION:  # true == 1 and 1.0 == 1
             raise self.fail(("version",), f"unsupported version {doc['version']!r} (this is 1)")
         result = ChecksFile(self.path, [])
         defaults = doc.get("defaults", {})
@@ -282,6 +315,8 @@ def parse(source: str, path: str = "<checks>") -> ChecksFile:
 
     try:
         doc = tomllib.loads(source)
+    except RecursionError:
+        raise SpecError(f"{path}: invalid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         # tomllib words it "... (at line 3, column 7)": keep that, prefix the file.
         message = str(exc)
@@ -297,6 +332,8 @@ def parse(source: str, path: str = "<checks>") -> ChecksFile:
 
 def load(path: str) -> ChecksFile:
     """Read and validate a checks file (at most 1 MiB); ``-`` reads it from stdin, as dig -f."""
+    from netdiag.files import read_bounded
+
     try:
         if path == "-":
             import sys
@@ -304,12 +341,13 @@ def load(path: str) -> ChecksFile:
             path = "<stdin>"
             data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
         else:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
+            data = read_bounded(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise SpecError(f"cannot read checks file {path}: {exc.strerror}") from None
     if len(data) > MAX_FILE_BYTES:
         raise SpecError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM, as some editors write: not TOML
+        data = data[3:]
     try:
         source = data.decode("utf-8")
     except UnicodeDecodeError as exc:

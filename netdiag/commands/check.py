@@ -64,7 +64,7 @@ def command_line_check(target: Target, args: argparse.Namespace) -> Check:
 
 
 def _run(argv: list[str]) -> int:
-    started = time.monotonic()
+    started = time.monotonic()  # the deadline covers reading the checks file too
     args = build_parser().parse_args(argv)
     if not args.targets and not args.file:
         raise UsageError("nothing to check: give TARGET... or -f FILE")
@@ -86,7 +86,7 @@ def _run(argv: list[str]) -> int:
     from netdiag.checks.run import run_checks
     from netdiag.deadline import Deadline
 
-    deadline = Deadline(deadline_s)
+    deadline = Deadline(deadline_s, start=started)
     outcomes = run_checks(checks, timeout, deadline)
     ok = all(o.passed for o in outcomes)
     if args.junit:

@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
 
     flags = probe_flags(args)
     settings.check_flags(flags)
-    options = [settings.options_for(t, flags, args.timeout, args.source) for t in targets]
+    source = settings.source_address(args.source, args.timeout) if args.source else None
+    options = [settings.options_for(t, flags, args.timeout, source) for t in targets]
     from netdiag.probes import engine
 
     results = engine.run(targets, options, Deadline(args.deadline))

@@ -17,13 +17,26 @@ from netdiag.discovery.whereami import DEADLINE, DNS_TIMEOUT, SelfOptions, SelfR
 USAGE_EXIT = 2
 
 
-def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
-    """A header row and its rows, fitted to the terminal (report.table, without a rule)."""
+def _columns(
+    rows: list[list[str]], indent: str = "  ", narrow: tuple[int, ...] | None = None
+) -> list[str]:
+    """A header row and its rows, fitted to the terminal (report.table, without a rule); only
+    the ``narrow`` columns wrap (default: the last: addresses, names), so names and states stay
+    whole on one line."""
     from netdiag.report import table
 
     if not rows:
         return []
-    return table(rows[1:], rows[0], indent=indent, rule=False).splitlines()
+    wrap = narrow if narrow is not None else (len(rows[0]) - 1,)
+    return table(rows[1:], rows[0], indent=indent, rule=False, narrow=wrap).splitlines()
+
+
+def _item(key: str, value: str) -> list[str]:
+    """``  key          value`` in the resolver and docker sections; a long value wraps."""
+    from netdiag.report import wrap_indented
+
+    head = f"  {key:<12} "
+    return wrap_indented(value, head, " " * len(head))
 
 
 def _pairs(pairs: list[tuple[str, str]], indent: str = "") -> list[str]:
@@ -84,7 +97,10 @@ def render_text(rep: SelfReport) -> str:
         servers = ", ".join(conf.server_texts)
         if conf.is_docker_embedded:
             servers += "  (Docker's embedded DNS: container names and aliases resolve here)"
-        options = f"ndots:{conf.ndots} timeout:{conf.timeout:g} attempts:{conf.attempts}"
+        values = {"ndots": conf.ndots, "timeout": f"{conf.timeout:g}", "attempts": conf.attempts}
+        options = " ".join(
+            f"{k}:{v}" + (" (default)" if k in conf.defaults else "") for k, v in values.items()
+        )
         source = conf.path + (" (nameservers from NETDIAG_RESOLVER)" if conf.overridden else "")
         out += _pairs(
             [
@@ -98,27 +114,25 @@ def render_text(rep: SelfReport) -> str:
     d = rep.dns_check
     if d.performed:
         answer = ", ".join(d.answers) or d.detail
-        out += [
-            f"  check        {d.query} -> {d.status}: {answer} ({d.elapsed_ms:.1f} ms, {d.server})"
-        ]
+        out += _item(
+            "check", f"{d.query} -> {d.status}: {answer} ({d.elapsed_ms:.1f} ms, {d.server})"
+        )
     else:
-        out += [f"  check        {d.detail}"]
+        out += _item("check", d.detail)
     out += ["", "docker"]
     v = rep.docker
     if v is None:
         out += ["  skipped: --no-docker"]
     elif not v.reachable:
-        out += [f"  API          not reachable: {v.note}"]
+        out += _item("API", f"not reachable: {v.note}")
     else:
         eng = v.engine or {}
-        out += [
-            f"  API          {v.host}: engine {eng.get('version')} (API {eng.get('api_version')})"
-        ]
+        out += _item("API", f"{v.host}: engine {eng.get('version')} (API {eng.get('api_version')})")
         if v.containers:
             names = ", ".join(f"{c['name']} ({c['id'][:12]})" for c in v.containers)
-            out += [f"  this is      {names}, matched by {v.identified_by}"]
+            out += _item("this is", f"{names}, matched by {v.identified_by}")
         if v.note:
-            out += [f"  note         {v.note}"]
+            out += _item("note", v.note)
         rows = [["NETWORK", "DRIVER", "SUBNET", "INTERNAL", "MY IPV4", "MY MAC", "NAMES"]]
         for n in v.networks:
             att = n.get("attachment") or {}
@@ -133,10 +147,10 @@ def render_text(rep: SelfReport) -> str:
                     "yes" if n["internal"] else "no",
                     att.get("ipv4") or n.get("local_address") or "-",
                     att.get("mac") or "-",
-                    ",".join(names) or "-",
+                    "\n".join(names) or "-",  # one per line: a name never wraps
                 ]
             )
-        out += _columns(rows) if len(rows) > 1 else ["  (no networks)"]
+        out += _columns(rows, narrow=(2, 6)) if len(rows) > 1 else ["  (no networks)"]
     for note in rep.notes + rep.snapshot.notes:
         out.append(f"note: {note}")
     return "\n".join(printable(line) for line in out)

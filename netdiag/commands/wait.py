@@ -207,6 +207,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(own)
     if command is not None and not command:
         raise UsageError("nothing after '--': give the command to run")
+    if command is not None and not command[0]:
+        raise UsageError("the command after '--' is an empty string")
     total = total_seconds(args)
     targets = [expand_target(t) for t in args.targets]
     flags = probe_flags(args)

@@ -27,6 +27,7 @@ class ResolvConf:
     timeout: float = 5.0
     attempts: int = 2
     rotate: bool = False
+    ndots_set: bool = False  # "options ndots:" present
     timeout_set: bool = False  # "options timeout:" present (dig uses it only then)
     attempts_set: bool = False  # "options attempts:" present
     path: str = DEFAULT_PATH
@@ -35,6 +36,16 @@ class ResolvConf:
     @property
     def is_docker_embedded(self) -> bool:
         return any(addr == DOCKER_EMBEDDED_DNS for addr, _ in self.nameservers)
+
+    @property
+    def defaults(self) -> list[str]:
+        """The options the file does not set, whose values are glibc's defaults."""
+        given = {
+            "ndots": self.ndots_set,
+            "timeout": self.timeout_set,
+            "attempts": self.attempts_set,
+        }
+        return [name for name, present in given.items() if not present]
 
     @property
     def server_texts(self) -> list[str]:
@@ -50,6 +61,7 @@ class ResolvConf:
             "timeout": self.timeout,
             "attempts": self.attempts,
             "rotate": self.rotate,
+            "defaults": self.defaults,
             "docker_embedded_dns": self.is_docker_embedded,
             "overridden": self.overridden,
         }
@@ -109,6 +121,7 @@ def parse(text: str, path: str = DEFAULT_PATH) -> ResolvConf:
                 try:
                     if name == "ndots":
                         conf.ndots = min(max(int(val), 0), 15)
+                        conf.ndots_set = True
                     elif name == "timeout":
                         conf.timeout = float(min(max(int(val), 1), 30))
                         conf.timeout_set = True
@@ -126,9 +139,10 @@ def load(environ: dict[str, str] | None = None) -> ResolvConf:
     """The resolver configuration in force, overrides applied; no servers means 127.0.0.1."""
     env = os.environ if environ is None else environ
     path = env.get("NETDIAG_RESOLV_CONF") or DEFAULT_PATH
+    from netdiag.files import read_bounded  # never blocks on a FIFO
+
     try:
-        with open(path, "rb") as fh:
-            text = fh.read(MAX_BYTES).decode("utf-8", errors="replace")
+        text = read_bounded(path, MAX_BYTES)[:MAX_BYTES].decode("utf-8", errors="replace")
     except FileNotFoundError:
         text = ""
     except OSError as exc:

@@ -80,6 +80,17 @@ def _connect_failure(exc: OSError, timeout: float) -> ProbeFailure:
 
 
 def _open(module: Any, address: str, port: int, timeout: float, source: str | None) -> Any:
+    if source:
+        # an address only: a name here would go to the machine's resolver (settings resolves
+        # --source first, by netdiag's rules)
+        import ipaddress
+
+        try:
+            source = str(ipaddress.ip_address(source))
+        except ValueError:
+            raise ProbeFailure(
+                Status.ERROR, "connect", f"source {source!r} is not an address"
+            ) from None
     family = module.AF_INET6 if ":" in address else module.AF_INET
     sock = module.socket(family, module.SOCK_STREAM)
     sock.settimeout(max(timeout, 0.001))
@@ -164,23 +175,33 @@ def recv_some(sock: socket.socket, limit: int, deadline: float, step: str) -> by
 
 
 class Watchdog:
-    """Shut ``sock`` down at the monotonic ``deadline`` so code that sets per-read timeouts
-    (a driver, http.client) cannot outlive it; ``fired`` tells whether it did."""
+    """Shut the connection of ``sock`` down at the monotonic ``deadline`` so code that sets
+    per-read timeouts (a driver, http.client, a TLS layer) cannot outlive it; ``fired`` tells
+    whether it did.
+
+    It holds a duplicate of the socket's descriptor: ``ssl.wrap_socket`` detaches the socket
+    object it is given, and a shutdown on either descriptor ends reads on both, handshake
+    included.
+    """
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         import threading
 
-        self.sock = sock
         self.fired = False
+        self._dup: socket.socket | None = sock.dup()
+        self._lock = threading.Lock()
         self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
         self._timer.daemon = True
 
     def _fire(self) -> None:
         import socket
 
-        self.fired = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+        with self._lock:
+            if self._dup is None:
+                return
+            self.fired = True
+            with contextlib.suppress(OSError):
+                self._dup.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Watchdog:
         self._timer.start()
@@ -188,3 +209,7 @@ class Watchdog:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+        with self._lock:
+            if self._dup is not None:
+                self._dup.close()
+                self._dup = None

@@ -7,7 +7,6 @@ of a body are read.
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
 import time
 from typing import Any
@@ -22,6 +21,61 @@ __all__ = ["HTTPProbe", "HTTPSProbe", "HTTPSettings", "parse_expected"]
 
 MAX_BODY = 64 * 1024
 MAX_REDIRECTS = 5
+
+
+def _late(step: str) -> str:
+    """The detail of a step that did not finish in time (a read timeout or the watchdog)."""
+    return (
+        "TLS handshake not finished in time"
+        if step == "tls"
+        else f"no complete HTTP {step} in time"
+    )
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _next_hop(
+    scheme: str, host: str, port: int, path: str, location: str, facts: dict[str, Any]
+) -> tuple[str, str, int, str, bool]:
+    """Where a redirect's ``Location`` leads: (scheme, host, port, path, another origin?)."""
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        nxt = urlsplit(urljoin(f"{scheme}://{shown}:{port}{path}", location))
+        new_port = nxt.port
+    except ValueError as exc:  # a port of 99999, "[::1" ...: the server's mistake
+        raise ProbeFailure(
+            Status.PROTOCOL_MISMATCH,
+            "redirect",
+            f"bad redirect Location {location[:100]!r}: {exc}",
+            facts,
+        ) from None
+    new_scheme = nxt.scheme.lower() or scheme
+    if new_scheme not in ("http", "https"):
+        raise ProbeFailure(
+            Status.ERROR,
+            "redirect",
+            f"redirect to a {new_scheme}: URL, not followed ({location[:100]!r})",
+            facts,
+        )
+    new_host = nxt.hostname or host
+    new_port = new_port or _default_port(new_scheme)
+    new_path = (nxt.path or "/") + (f"?{nxt.query}" if nxt.query else "")
+    moved = new_host != host or new_port != port
+    return new_scheme, new_host, new_port, new_path, moved
+
+
+def _resolve(host: str, deadline: float, facts: dict[str, Any]) -> str:
+    """The first address of a redirect's host, looked up like any target's."""
+    from netdiag.dns.lookup import LookupFailure, resolve
+
+    try:
+        return resolve(host, timeout=max(0.001, deadline - time.monotonic())).addresses[0]
+    except LookupFailure as fail:
+        raise ProbeFailure(
+            Status.DNS_FAILED, "redirect", f"redirect to {host}: {fail.detail}", facts
+        ) from None
 
 
 class HTTPProbe(Probe):
@@ -46,20 +100,10 @@ class HTTPProbe(Probe):
                 facts["location"] = location
             if not (300 <= code < 400 and location and settings.follow_redirects):
                 break
-            nxt = urlsplit(urljoin(f"{scheme}://{host}:{port}{path}", location))
             facts["redirects"].append(location)
-            if nxt.hostname != host or (nxt.port or (443 if nxt.scheme == "https" else 80)) != port:
-                # a different origin: resolve it the plain way (the probe addresses only ours)
-                host = nxt.hostname or host
-                port = nxt.port or (443 if nxt.scheme == "https" else 80)
-                try:
-                    address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
-                except OSError as exc:
-                    raise ProbeFailure(
-                        Status.DNS_FAILED, "redirect", f"redirect to {host}: {exc}", facts
-                    ) from None
-            scheme = nxt.scheme or scheme
-            path = (nxt.path or "/") + (f"?{nxt.query}" if nxt.query else "")
+            scheme, host, port, path, moved = _next_hop(scheme, host, port, path, location, facts)
+            if moved:  # another origin: resolved as every target is (the resolver's rules)
+                address = _resolve(host, deadline, facts)
         else:
             raise ProbeFailure(
                 Status.ERROR, "redirect", f"more than {MAX_REDIRECTS} redirects", facts
@@ -90,15 +134,10 @@ class HTTPProbe(Probe):
                     ctx.verify_mode = ssl.CERT_NONE
                 sock.settimeout(max(0.001, deadline - time.monotonic()))
                 try:
-                    sock = ctx.wrap_socket(sock, server_hostname=host)
-                except ssl.SSLCertVerificationError as exc:
-                    raise ProbeFailure(
-                        Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
-                    ) from None
-                except ssl.SSLError as exc:
-                    raise ProbeFailure(
-                        Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
-                    ) from None
+                    # a cut connection must raise, never read as a short answer
+                    sock = ctx.wrap_socket(sock, server_hostname=host, suppress_ragged_eofs=False)
+                except OSError as exc:
+                    raise self._tls_failure(exc, watchdog.fired) from None
             step = "request"
             conn = (
                 http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
@@ -115,6 +154,8 @@ class HTTPProbe(Probe):
             resp = conn.getresponse()
             response_ms = (time.monotonic() - start) * 1000
             body = resp.read(MAX_BODY)
+            if watchdog.fired:  # cut short: what was read is not the answer
+                raise TimeoutError
             facts = {
                 "response_ms": round(response_ms, 3),
                 "body_bytes_read": len(body),
@@ -124,20 +165,41 @@ class HTTPProbe(Probe):
             }
             return resp.status, resp.reason or "", resp.getheader("Location"), facts
         except TimeoutError:
-            raise ProbeFailure(Status.TIMEOUT, step, f"no complete HTTP {step} in time") from None
+            raise ProbeFailure(Status.TIMEOUT, step, _late(step)) from None
         except (OSError, http.client.HTTPException) as exc:
             if watchdog.fired:
-                raise ProbeFailure(
-                    Status.TIMEOUT, step, f"no complete HTTP {step} in time"
-                ) from None
+                raise ProbeFailure(Status.TIMEOUT, step, _late(step)) from None
             raise self._classify(exc, step) from None
         finally:
             watchdog.__exit__()
             sock.close()
 
     @staticmethod
+    def _tls_failure(exc: OSError, cut: bool) -> ProbeFailure | OSError:
+        """What a failed TLS handshake means; ``cut`` when the watchdog ended it."""
+        if cut:
+            return ProbeFailure(Status.TIMEOUT, "tls", _late("tls"))
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ProbeFailure(
+                Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
+            )
+        if isinstance(exc, ssl.SSLError):
+            return ProbeFailure(
+                Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
+            )
+        return exc  # a socket error or a timeout: classified with the others below
+
+    @staticmethod
     def _classify(exc: Exception, step: str) -> ProbeFailure:
-        if isinstance(exc, http.client.BadStatusLine | http.client.LineTooLong):
+        if isinstance(exc, http.client.LineTooLong):
+            # its text is http.client's own ("got more than 65536 bytes ..."), not the peer's
+            return ProbeFailure(
+                Status.PROTOCOL_MISMATCH,
+                step,
+                f"not HTTP: the peer sent a line longer than {http.client._MAXLINE} bytes "
+                f"where a {'status line' if 'status' in str(exc) else 'header line'} belongs",
+            )
+        if isinstance(exc, http.client.BadStatusLine):
             seen = str(exc)[:80].encode("latin-1", errors="replace")
             return ProbeFailure(
                 Status.PROTOCOL_MISMATCH,

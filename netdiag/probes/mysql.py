@@ -24,7 +24,7 @@ from netdiag.probes.base import (
     recv_some,
 )
 from netdiag.probes.settings import MySQLLogin
-from netdiag.secrets import Secret, redact
+from netdiag.secrets import redact
 from netdiag.status import Status
 
 __all__ = ["MySQLLogin", "MySQLProbe"]
@@ -135,9 +135,10 @@ def dummy_login(sock: socket.socket, greeting: wire.Handshake, deadline: float) 
     error, which never blocks the host. Measured on MariaDB 10.11: see docs/probes.md.
     """
     step = "dummy_login"
+    switched = False
     try:
         sock.sendall(wire.dummy_login(greeting))
-        for seq in (3, None):
+        while True:
             try:
                 kind, err = wire.parse_login_reply(read_reply(sock, deadline, step))
             except wire.MySQLParseError as exc:
@@ -150,13 +151,21 @@ def dummy_login(sock: socket.socket, greeting: wire.Handshake, deadline: float) 
                 with contextlib.suppress(OSError):
                     sock.sendall(wire.COM_QUIT)
                 return "accepted (the server allows anonymous logins)"
-            if kind == "auth_switch" and seq is not None:
-                sock.sendall(wire.frame(b"", seq))  # empty password for the requested plugin
+            if kind == "auth_switch":
+                if switched:  # a server switches once; a second switch is a loop, no verdict
+                    raise ProbeFailure(
+                        Status.PROTOCOL_MISMATCH,
+                        step,
+                        "the server asked to switch authentication again after a switch: "
+                        "no verdict on a login (not a MySQL server's behaviour)",
+                    )
+                switched = True
+                sock.sendall(wire.frame(b"", 3))  # empty password for the requested plugin
                 continue
-            break
+            # more authentication data (caching_sha2_password): it speaks MySQL; stop here
+            return "the server asked for more authentication data (no verdict needed)"
     except OSError as exc:
         raise ProbeFailure(Status.ERROR, step, exc.strerror or str(exc)) from None
-    return "ended without a verdict"
 
 
 def rejected(err: wire.ErrPacket, step: str) -> ProbeFailure:
@@ -209,6 +218,8 @@ class MySQLProbe(Probe):
     def _login_check(self, address: str, port: int, timeout: float, login: MySQLLogin) -> Finding:
         import pymysql
 
+        from netdiag.probes import mysql_driver as driver
+
         deadline = time.monotonic() + timeout
         secret = login.password
         step = "connect"
@@ -216,7 +227,7 @@ class MySQLProbe(Probe):
         # as PyMySQL does for its own sockets: without it Nagle + delayed ACK stall each query
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         left = max(0.001, deadline - time.monotonic())
-        conn = pymysql.connections.Connection(
+        conn = driver.GuardedConnection(
             user=login.user,
             password=secret.reveal() if secret else "",
             host=address,
@@ -257,8 +268,23 @@ class MySQLProbe(Probe):
                     cur.fetchall()
             step = "quit"
             conn.close()  # COM_QUIT: a clean end, never counted as a connection error
+            if watchdog.fired:  # cut short at the deadline: no verdict, whatever was read
+                raise OSError("cut at the deadline")
         except ProbeFailure:
             raise
+        except driver.OversizedReply as exc:
+            raise ProbeFailure(
+                Status.PROTOCOL_MISMATCH, step, f"not a MySQL answer: {exc}"
+            ) from None
+        except driver.CleartextRefused as exc:
+            raise ProbeFailure(
+                Status.ERROR,
+                step,
+                f"the server asks for the password in clear text ({exc.plugin}) on a "
+                "connection without TLS: refused, the password was not sent (the mysql client "
+                "refuses it too without --enable-cleartext-plugin)",
+                {**facts, "auth_plugin_requested": exc.plugin, "cleartext_refused": True},
+            ) from None
         except (pymysql.err.MySQLError, OSError) as exc:
             if watchdog.fired:
                 raise ProbeFailure(
@@ -267,7 +293,7 @@ class MySQLProbe(Probe):
             if isinstance(exc, OSError):
                 detail = redact(exc.strerror or str(exc), secret)
                 raise ProbeFailure(Status.ERROR, step, detail) from None
-            raise self._failure(exc, step, secret, deadline) from None
+            raise self._failure(exc, step, login, deadline) from None
         except Exception as exc:  # a driver bug: report it, but never with the password in it
             detail = redact(f"internal error: {type(exc).__name__}: {exc}", secret)
             raise ProbeFailure(Status.ERROR, step, detail) from None
@@ -285,12 +311,21 @@ class MySQLProbe(Probe):
         return Finding(f"logged in as {login.user}{where}{table}: {facts['version']}", facts)
 
     @staticmethod
-    def _failure(exc: Exception, step: str, secret: Secret | None, deadline: float) -> ProbeFailure:
+    def _failure(exc: Exception, step: str, login: MySQLLogin, deadline: float) -> ProbeFailure:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        message = redact(str(exc.args[1]) if len(exc.args) > 1 else str(exc), secret)
+        message = redact(str(exc.args[1]) if len(exc.args) > 1 else str(exc), login.password)
         if code is not None and code < 2000:  # a server error code (client codes are 2xxx)
             err = wire.ErrPacket(code, message, None, wire.KNOWN_ERRORS.get(code))
-            return rejected(err, step)
+            failure = rejected(err, step)
+            if code == 1045 and not login.password:
+                # not a wrong password: there was none to send
+                empty = f", {login.password_from} is empty" if login.password_from else ""
+                failure.detail += (
+                    f"; no password was configured{empty} (it would come from "
+                    f"{login.password_wanted_from})"
+                )
+                failure.facts["password_configured"] = False
+            return failure
         if time.monotonic() >= deadline - 0.01 or "timed out" in message:
             return ProbeFailure(Status.TIMEOUT, step, f"timed out during {step}: {message}")
         if code in (2013, 2006):  # lost connection / gone away while logging in

@@ -160,6 +160,26 @@ def options_for(
     return options
 
 
+def source_address(text: str, timeout: float) -> str:
+    """``--source``: an address, or a name resolved by the same rules as targets (never by the
+    machine's resolver behind netdiag's back, as a bind() to a name would)."""
+    import ipaddress
+
+    from netdiag.targets import numeric_ipv4
+
+    text = text.strip().strip("[]")
+    try:
+        return str(ipaddress.ip_address(numeric_ipv4(text) or text))
+    except ValueError:
+        pass
+    from netdiag.dns.lookup import LookupFailure, resolve
+
+    try:
+        return resolve(text, timeout=timeout).addresses[0]
+    except LookupFailure as fail:
+        raise UsageError(f"--source {text}: {fail.detail}") from None
+
+
 def check_flags(flags: ProbeFlags) -> None:
     """Refuse malformed flag values before any target is probed (a usage error)."""
     parse_expected(flags.expect_status)
