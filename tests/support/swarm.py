@@ -543,6 +543,7 @@ class Swarm:
             if not todo:
                 return
             tar = self._saved(image)
+            image_id = _run(["docker", "image", "inspect", "-f", "{{.Id}}", image]).stdout.strip()
             errors: list[str] = []
 
             def load(n: Node) -> None:
@@ -553,6 +554,16 @@ class Swarm:
                         capture_output=True,
                         timeout=600,
                     )
+                if r.returncode:
+                    errors.append(f"{n.hostname}: {r.stderr.decode(errors='replace').strip()}")
+                    return
+                # the cached tar carries the tag it was saved under (another tag of the same
+                # image id may have made it): name the loaded image as asked
+                r = subprocess.run(
+                    ["docker", "-H", n.sock, "tag", image_id, image],
+                    capture_output=True,
+                    timeout=60,
+                )
                 if r.returncode:
                     errors.append(f"{n.hostname}: {r.stderr.decode(errors='replace').strip()}")
 
