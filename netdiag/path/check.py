@@ -144,8 +144,7 @@ def check_mtu(
     """One DF probe of the interface MTU to ``address``; the full search if it is not answered."""
     if ipaddress.ip_address(address).version != 4:
         return MtuCheck(address, None, None, reason="IPv4 only: an IPv6 path is not measured")
-    priv, proto, _ = trace.choose_privilege("icmp")
-    found = MtuCheck(address, priv, proto, network=network)
+    found = MtuCheck(address, None, None, network=network)
     try:
         src, iface, iface_mtu, cached = trace.egress(address)
     except OSError as exc:
@@ -153,8 +152,10 @@ def check_mtu(
         return found
     found.interface, found.interface_mtu = iface, iface_mtu
     if src == address or ipaddress.ip_address(address).is_loopback:
-        found.reason = "local"
+        found.reason = "local"  # before choosing sockets: nothing is sent, scapy not imported
         return found
+    priv, proto, _ = trace.choose_privilege("icmp")
+    found.privilege, found.protocol = priv, proto
     top = min(iface_mtu or 1500, mtu_mod.MAX_PACKET)
     wait = min(probe_timeout, deadline.remaining())
     with trace.make_prober(priv, proto, address, None, src) as prober:
