@@ -50,7 +50,8 @@ def test_nxdomain_stops_at_the_name(tmp_path):
     assert st["resolver"] == "pass" and st["name"] == "fail"
     assert st["docker"] == "skip"
     assert doc["failed_step"] == "name"
-    assert doc["not_checked"] == ["route", "connect", "greeting", "credentials", "database"]
+    assert doc["not_checked"] == [
+        "route", "connect", "mtu", "greeting", "credentials", "database"]  # fmt: skip
     name = doc["steps"][1]
     assert name["facts"]["dns_error"] == "nxdomain" and "NXDOMAIN" in name["summary"]
     assert "--network-alias nosuch" in doc["fix"]
@@ -86,7 +87,7 @@ def test_refused_names_the_fix_and_what_was_not_checked():
     assert code == 1 and doc["failed_step"] == "connect"
     st = statuses(doc)
     assert (st["name"], st["route"], st["connect"]) == ("pass", "pass", "fail")
-    assert doc["not_checked"] == ["greeting", "credentials", "database"]
+    assert doc["not_checked"] == ["mtu", "greeting", "credentials", "database"]
     assert "listening on 0.0.0.0" in doc["fix"]
 
 
@@ -115,7 +116,7 @@ def test_text_output_lists_steps_and_fix():
     assert lines[0] == f"netdiag doctor mysql://127.0.0.1:{port}"
     assert any(line.split()[1:3] == ["connect", "FAIL"] for line in lines if line[:2].strip())
     assert any("fix:" in line for line in lines)
-    assert lines[-2] == "not checked: greeting, credentials, database"
+    assert lines[-2] == "not checked: mtu, greeting, credentials, database"
     assert lines[-1] == "result: FAIL at connect"
 
 

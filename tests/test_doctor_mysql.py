@@ -51,7 +51,8 @@ def test_everything_passes_with_the_apps_env(mariadb, secret):
     s = st(doc)
     statuses = [x["status"] for x in doc["steps"]]
     assert statuses[0] in ("pass", "warn")  # warn: this host's resolver is not 127.0.0.11
-    assert statuses[1:] == ["pass", "skip", "pass", "pass", "pass", "pass", "pass"], raw
+    # docker: no API here; mtu: 127.0.0.1 is this host, no path to measure
+    assert statuses[1:] == ["pass", "skip", "pass", "pass", "skip", "pass", "pass", "pass"], raw
     assert "MariaDB" in s["greeting"]["summary"]
     assert s["credentials"]["facts"]["password_from"] == "MYSQL_PASSWORD_FILE"
     assert s["database"]["summary"] == f"database {TODO_DB}, table {TODO_TABLE} exist"

@@ -304,3 +304,33 @@ def test_help_has_exit_codes_and_seconds() -> None:
 def test_quiet_prints_nothing_when_all_is_well() -> None:
     r = run_netdiag("path", "127.0.0.1", "--no-dns", "-q", timeout=60)
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+# --- netdiag.path.check: doctor's mtu step and self --mtu, the parts that send nothing --------
+
+
+def test_check_mtu_sends_nothing_to_this_hosts_own_addresses() -> None:
+    from netdiag.deadline import Deadline
+    from netdiag.path.check import check_mtu
+
+    for address in ("127.0.0.1", "127.0.0.2"):
+        found = check_mtu(address, Deadline(1))
+        assert (found.status, found.first, found.probes, found.privilege) == (
+            "local", None, 0, None)  # fmt: skip
+        assert found.verdict() == f"{address} is this host's own address: no path to measure"
+        assert found.fix() is None and found.to_dict()["method"] is None
+    six = check_mtu("::1", Deadline(1))
+    assert six.status == "unknown" and "IPv4 only" in six.verdict()
+
+
+def test_black_hole_fix_names_the_network_when_docker_told_us() -> None:
+    from netdiag.path.check import docker_fix
+
+    generic = docker_fix(1354, None)
+    assert "docker network create -o com.docker.network.driver.mtu=1354" in generic
+    assert generic.endswith("(fragmentation needed) through on the path")
+    named = docker_fix(1400, "hop 2 10.81.9.2 (router2)", "todo-app")
+    assert named.startswith(
+        "recreate the network todo-app with -o com.docker.network.driver.mtu=1400"
+    )
+    assert named.endswith("through at hop 2 10.81.9.2 (router2)")

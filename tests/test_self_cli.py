@@ -14,7 +14,7 @@ from tests.support.schemas import netdiag_json
 
 TOP_KEYS = {
     "hostname", "container", "identity", "interfaces", "routes", "default_gateways", "ipv4_subnets",
-    "interfaces_source", "resolver", "resolver_error", "dns_check", "docker", "notes",
+    "interfaces_source", "resolver", "resolver_error", "dns_check", "docker", "path_mtu", "notes",
 }  # fmt: skip
 NO_SOCKET = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
@@ -25,6 +25,7 @@ def test_json_document_shape() -> None:
     doc = netdiag_json(res.stdout, "self")
     assert set(doc) == {*ENVELOPE_KEYS, *TOP_KEYS} and doc["ok"] is True
     assert doc["docker"] is None
+    assert doc["path_mtu"] is None  # only with --mtu (tests/test_path_doctor.py, in a lab)
     assert set(doc["container"]) == {"in_container", "id", "short_id", "source", "markers"}
     # without the API, the identity is the local evidence alone
     assert doc["identity"]["container_id"] == doc["container"]["id"]

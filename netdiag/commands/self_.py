@@ -1,8 +1,9 @@
 """``netdiag self``: where am I — hostname, container, interfaces, routes, resolver, Docker.
 
 The facts come from ``netdiag.discovery.whereami.gather`` (local state, at most one DNS query
-to a local resolver, GET requests to the Docker API); this module renders them. Exit 0; 2 on
-usage errors.
+to a local resolver, GET requests to the Docker API); this module renders them. With ``--mtu``
+(only then) it also sends don't-fragment probes to each default gateway (netdiag.path.check)
+and shows the path MTU beside each interface's MTU. Exit 0; 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 
 from netdiag import report
 from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.deadline import Deadline
 from netdiag.discovery.whereami import DEADLINE, DNS_TIMEOUT, SelfOptions, SelfReport, gather
 
 USAGE_EXIT = 2
@@ -74,11 +76,16 @@ def render_text(rep: SelfReport) -> str:
         ]
     )
     out += ["", f"interfaces (from {rep.snapshot.source})"]
-    rows = [["NAME", "STATE", "MAC", "MTU", "ADDRESSES"]]
+    measured = {m["device"]: m for m in rep.path_mtu or []}
+    rows = [["NAME", "STATE", "MAC", "MTU", *(["PATH MTU"] if rep.path_mtu is not None else []),
+             "ADDRESSES"]]  # fmt: skip
     for i in rep.snapshot.interfaces:
         addrs = " ".join(f"{a.address}/{a.prefixlen}" for a in i.addresses) or "-"
-        rows.append([i.name, i.state, i.mac or "-", str(i.mtu or "-"), addrs])
+        pmtu = [] if rep.path_mtu is None else [_pmtu_cell(measured.get(i.name))]
+        rows.append([i.name, i.state, i.mac or "-", str(i.mtu or "-"), *pmtu, addrs])
     out += _columns(rows)
+    if rep.path_mtu is not None:
+        out += _path_mtu_lines(rep.path_mtu)
     out += ["", "routes"]
     rows = [["DESTINATION", "GATEWAY", "DEVICE", "PROTO", "METRIC"]]
     for r in rep.snapshot.routes:
@@ -156,6 +163,36 @@ def render_text(rep: SelfReport) -> str:
     return "\n".join(printable(line) for line in out)
 
 
+def _pmtu_cell(m: dict | None) -> str:
+    """The PATH MTU column: the path MTU to the interface's default gateway, '-' for none."""
+    if m is None:
+        return "-"
+    if m["pmtu"] is None:
+        return "?"
+    return f"{m['pmtu']}" + (" (black hole)" if m["black_hole"] else "")
+
+
+def _path_mtu_lines(measured: list[dict]) -> list[str]:
+    """Under the table: per default gateway what was measured and how, a fix for a black hole."""
+    from netdiag.report import printable, terminal_width, wrap
+
+    if not measured:
+        return ["  path MTU: no IPv4 default gateway, nothing measured"]
+    width = terminal_width()
+    lines: list[str] = []
+    for m in measured:
+        how = f"{m['probes']} probes, {m['method']} sockets" if m["method"] else "no probes"
+        text = f"path MTU to gateway {m['address']} via {m['device']}: "
+        if m["status"] == "ok":
+            text += f"{m['pmtu']}, the full {m['interface']} MTU ({how})"
+        else:
+            text += f"{m['verdict']} ({how})"
+        for paragraph in (text, *([f"fix: {m['fix']}"] if m["fix"] else [])):
+            first, *rest = wrap(printable(paragraph), width - 6)
+            lines += [f"  {first}", *(f"      {line}" for line in rest)]
+    return lines
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="netdiag self",
@@ -170,6 +207,12 @@ def build_parser() -> ArgumentParser:
         "--no-dns", action="store_true", help="do not send the one check query to the resolver"
     )
     parser.add_argument("--no-docker", action="store_true", help="do not ask the Docker API")
+    parser.add_argument(
+        "--mtu",
+        action="store_true",
+        help="measure the path MTU to each default gateway (don't-fragment probes; "
+        "nothing is sent without it)",
+    )
     return parser
 
 
@@ -179,7 +222,15 @@ def main(argv: list[str]) -> int:
     options = SelfOptions(
         dns=not args.no_dns, docker=not args.no_docker, deadline=args.deadline, timeout=args.timeout
     )
+    deadline = Deadline(args.deadline, started)
     rep = gather(options)
+    if args.mtu:
+        from netdiag.path.check import gateway_mtus
+
+        rep.path_mtu = [
+            {"device": device, **c.to_dict(), "verdict": c.verdict(), "fix": c.fix()}
+            for device, c in gateway_mtus(rep.snapshot, deadline, args.timeout)
+        ]
     if args.json:
         report.print_document("self", True, rep.to_dict(), started)
     else:

@@ -86,6 +86,7 @@ class SelfReport:
     docker: DockerSection | None
     identity: docker.Identity
     notes: list[str] = field(default_factory=list)
+    path_mtu: list[dict[str, Any]] | None = None  # self --mtu: filled by the command (path/)
 
     def default_gateways(self) -> list[dict[str, Any]]:
         return [
@@ -107,6 +108,7 @@ class SelfReport:
             "resolver_error": self.resolver_error,
             "dns_check": self.dns_check.to_dict(),
             "docker": self.docker.to_dict() if self.docker else None,
+            "path_mtu": self.path_mtu,
             "notes": self.notes + self.snapshot.notes,
         }
 

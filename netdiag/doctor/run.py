@@ -15,6 +15,7 @@ STEPS: list[tuple[str, str, Callable[[s.Context, Step], None]]] = [
     ("docker", "Docker topology", s.docker),
     ("route", "route and neighbour", s.route),
     ("connect", "TCP connect", s.connect),
+    ("mtu", "path MTU", s.mtu),
     ("greeting", "protocol greeting", s.greeting),
     ("credentials", "credentials", s.credentials),
     ("database", "database and table", s.database),

@@ -378,6 +378,37 @@ def _connect_one(ctx: Context, step: Step) -> None:
     step.status, step.summary = PASS, f"connected to {address}:{port} in {ms:.1f} ms"
 
 
+# --- 5b. path MTU -------------------------------------------------------------------------------
+
+MTU_STATUS = {"ok": PASS, "lower": WARN, "black_hole": FAIL, "unknown": SKIP, "local": SKIP}
+
+
+def mtu(ctx: Context, step: Step) -> None:
+    """One don't-fragment probe of the interface MTU to the address (netdiag.path.check); if
+    it is lost, the full path MTU search: a black hole fails with the fix in Docker terms."""
+    from netdiag.path.check import check_mtu
+
+    if ctx.address is None:
+        step.status, step.summary = SKIP, "no address to measure the path to"
+        return
+    network = ctx.holder.network if ctx.holder else None
+    found = check_mtu(ctx.address, Deadline(ctx.step_timeout), network=network)
+    step.facts = found.to_dict()
+    step.status = MTU_STATUS[found.status]
+    step.summary, step.fix = found.verdict(), found.fix()
+    if found.report is None and found.first is not None:
+        step.summary += f" ({found.how})"
+    elif found.report is not None:
+        step.notes.append(
+            f"{found.probes} probes ({found.how}): the hops, then the path MTU search"
+        )
+    if found.status == "lower":
+        step.notes.append(
+            f"com.docker.network.driver.mtu={found.pmtu} on the network would spare TCP the "
+            "round trip it takes to learn this"
+        )
+
+
 # --- 6. protocol greeting ---------------------------------------------------------------------
 
 MYSQL_FIXES = {

@@ -256,7 +256,10 @@ def _measure_mtu(
                 reference_passed=candidate == proto and found.reached,
                 expect_ms=expect,
             )
-        if result.pmtu is not None or time.monotonic() >= deadline.end:
+        if result.pmtu is not None:
+            break
+        if time.monotonic() >= deadline.end:
+            tried.append(f"{candidate}: {'; '.join(result.notes) or 'the deadline was reached'}")
             break
         tried.append(f"{candidate}: {'; '.join(result.notes) or 'no answer'}")
     if result.pmtu is None:

@@ -163,6 +163,11 @@ class PathLab:
             self._black_hole = on
         self.flush_pmtu()
 
+    def set_mtu(self, mtu: int) -> None:
+        """router2's egress MTU towards the server (1500: nothing lowers the path)."""
+        sh("ip", "-n", self.ns("r2"), "link", "set", "eth1", "mtu", str(mtu))
+        self.flush_pmtu()
+
     def filter_to_server(self, port: int | None) -> None:
         """(c): router1 drops UDP, ICMP and TCP other than ``port`` to the server (None: off)."""
         r1 = self.ns("r1")
