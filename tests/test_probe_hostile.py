@@ -40,7 +40,8 @@ def probe_in_process(url: str, timeout: float = TIMEOUT):
     import http.client  # noqa: F401
     import ssl  # noqa: F401
 
-    import netdiag.probes.identify.engine  # noqa: F401  (a silent or foreign peer is nudged)
+    # a silent or foreign peer is nudged: the engine loads before tracing too
+    import netdiag.probes.identify.engine
     import netdiag.probes.identify.instead  # noqa: F401
 
     tracemalloc.start()
@@ -112,7 +113,6 @@ def test_hostile_peer_in_login_mode(behaviour, status: str, words: str) -> None:
     import pymysql  # noqa: F401  (imported before tracing)
 
     import netdiag.probes.identify.engine  # noqa: F401
-
     from netdiag.probes.settings import MySQLLogin
 
     target = parse_target("mysql://127.0.0.1")
