@@ -101,6 +101,7 @@ def test_expiring_certificate_warns_and_cert_days_fails(server, trust, tmp_path)
     assert code == 1 and outcome["problems"] == [f"{warning}, fewer than 7 (cert_days)"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["self_signed"], indirect=True)
 def test_self_signed_certificate_is_named(server, trust) -> None:  # type: ignore[no-untyped-def]
     url = f"https://localhost:{server.port}/"
@@ -115,6 +116,7 @@ def test_self_signed_certificate_is_named(server, trust) -> None:  # type: ignor
     assert code == 0 and insecure["facts"]["certificate"]["self_signed"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["wrong_name"], indirect=True)
 def test_wrong_name_is_named(server, trust) -> None:  # type: ignore[no-untyped-def]
     code, result = probe(f"https://localhost:{server.port}/", env=trust)
