@@ -208,7 +208,7 @@ class HTTPProbe(Probe):
         """The TLS handshake, verified unless ``insecure``. A TLS server answers the hello at
         once: silence beyond the answer wait is identified beside it (identify.instead), and
         the handshake goes on until the deadline."""
-        from netdiag.probes.identify.engine import waits
+        from netdiag.probes.identify.timing import waits
 
         ctx = ssl.create_default_context()
         if self.settings().insecure:

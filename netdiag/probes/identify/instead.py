@@ -120,7 +120,7 @@ class Instead:
         then nudge the port beside it (``nudge_beside``). Returns the connection to go on
         with: ``sock``, or a new one from ``reconnect(seconds)`` when the engine had to release
         ``sock``. Raises ``protocol_mismatch`` naming the peer when another protocol answers."""
-        from netdiag.probes.identify.engine import waits
+        from netdiag.probes.identify.timing import waits
 
         banner, answer = waits(rtt)
         window = banner if sent is None else answer
