@@ -301,3 +301,18 @@ def test_connect_timeout_is_bounded_overall(silent_socket: Path) -> None:
     assert isinstance(got, d.Unavailable)
     # in-process, 0.3 s asked (connect plus the version request): 1.4 s of slack for load
     assert time.monotonic() - start < 2
+
+
+def test_throwaway_is_netdiags_own_rm_container_only() -> None:
+    """docker run --rm ... netdiag: throw-away; an app's --rm container we exec into: not."""
+    cid = CONTAINER_DOC["Id"]
+    for cmd, expected in (
+        (["netdiag", "doctor", "mysql"], True),
+        (["node", "src/index.js"], False),
+    ):
+        doc = {**CONTAINER_DOC, "HostConfig": {"AutoRemove": True},
+               "Config": {**CONTAINER_DOC["Config"], "Cmd": cmd}}  # fmt: skip
+        view = recorded_view()
+        view.containers = [d.container_from_api(doc)]
+        assert d.identify_self(view, evidence(cid)).throwaway is expected, cmd
+        assert d.identify_self(view, evidence(None, (), ("02:42:ac:1c:00:02",))).throwaway is False

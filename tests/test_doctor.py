@@ -157,3 +157,30 @@ def test_analyse_names_every_network_when_several_projects_hold_the_name():
     assert v.fix is not None
     assert v.fix.startswith("docker network connect shop web")
     assert "docker network connect todo-app web" in v.fix
+
+
+def test_closest_names_a_typo_not_a_stranger():
+    from netdiag.doctor.similar import Candidate, closest
+
+    seen = [Candidate("db", "db1", "n"), Candidate("mysql", "db1", "n", ours=True),
+            Candidate("mysqldb", "x", "m"), Candidate("MySQL", "y", "m")]  # fmt: skip
+    assert [c.name for c in closest("mysqll", seen)] == ["mysql", "mysqldb"]
+    assert closest("redis", seen) == []  # nothing alike: no guess
+    verdict = analyse("mysqll", [], "web", ["n"], closest("mysqll", seen))
+    assert verdict.summary.endswith("did you mean mysql (container db1 on n)?")
+    assert verdict.fix and verdict.fix.startswith("use the name mysql")
+
+
+def test_throwaway_container_gets_the_apps_fix():
+    held = [Holder("db", "running", "todo-app", "172.20.0.2", "alias")]
+    plain = analyse("mysql", held, "web", ["other"])
+    assert plain.fix == "docker network connect todo-app web"
+    gone = analyse("mysql", held, "nd-1", ["other"], throwaway=True)
+    assert not gone.ok and "docker run --rm" in gone.summary
+    assert gone.fix and "--network container:APP" in gone.fix and "nd-1" not in gone.fix
+
+
+def test_closest_with_nothing_to_compare():
+    from netdiag.doctor.similar import closest
+
+    assert closest("mysql", []) == []

@@ -170,3 +170,62 @@ def test_doctor_as_the_containers_own_process_uses_mysql_host(docker_lab: Docker
     assert s["docker"]["facts"]["own_container"] == web
     assert doc["fix"] == f"docker network connect {db_net} {web}"
     assert db in s["docker"]["summary"]
+
+
+def test_a_typo_gets_did_you_mean_from_the_api(docker_lab: DockerLab):
+    """doctor mysqll: the API knows an alias mysql on our network; one fix, not two."""
+    net = docker_lab.network()
+    web = docker_lab.container(net, name=unique("web"))
+    db = docker_lab.container(net, aliases=("mysql",), name=unique("db"))
+    code, doc, _ = doctor_in(docker_lab, web, "mysqll")
+    assert code == 1
+    s = steps(doc)
+    # ours first: other runs on this shared daemon may hold names like mysql too
+    assert s["name"]["status"] == "fail" and s["name"]["facts"]["did_you_mean"][0] == "mysql"
+    assert s["name"]["summary"].endswith("did you mean mysql?")
+    assert s["name"]["fix"] is None  # the docker step's fix is the one fix
+    assert f"did you mean mysql (container {db} on {net})?" in s["docker"]["summary"]
+    assert doc["fix"].startswith("use the name mysql (e.g. MYSQL_HOST=mysql)"), doc["fix"]
+
+
+def test_a_typo_without_the_api_uses_the_names_scan_sees(docker_lab: DockerLab):
+    """No socket: inside the container, the PTR names of the live addresses (what scan shows)."""
+    net = docker_lab.network()
+    db = docker_lab.container(net, name=unique("mysqldb"))
+    typo = db[:-1] + ("x" if db[-1] != "x" else "y")
+    command = (sys.executable, "-m", "netdiag", "doctor", "--json", "--timeout", "1", typo)
+    app = docker_lab.container(net, name=unique("web"), command=command,
+                               extra=tuple(host_python_mounts()))  # fmt: skip
+    assert docker("wait", app, timeout=90).stdout.strip() == "1"
+    doc = netdiag_json(docker("logs", app).stdout)
+    s = steps(doc)
+    assert s["docker"]["status"] == "skip"
+    assert s["name"]["facts"]["did_you_mean"] == [db], s["name"]
+    assert doc["fix"].startswith(f"did you mean {db} (a live address on this network)?")
+
+
+def test_the_throwaway_netdiag_container_is_not_the_fix(docker_lab: DockerLab):
+    """docker run --rm --network other-net netdiag doctor mysql: connecting netdiag's own
+    container would help nobody; the fix is for the app's container."""
+    app_net, db_net = docker_lab.network(), docker_lab.network()
+    db = docker_lab.container(db_net, aliases=("mysql",), name=unique("db"))
+    name = unique("netdiag")
+    docker_lab.containers.append(name)  # removed by --rm; rm -f of a missing one is harmless
+    out = docker(
+        "run", "--rm", "--name", name, "--network", app_net, *host_python_mounts(),
+        "-v", "/var/run/docker.sock:/var/run/docker.sock:ro", docker_lab.image,
+        sys.executable, "-m", "netdiag", "doctor", "--json", "--timeout", "1", "mysql",
+        check=False, timeout=90,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    doc = netdiag_json(out.stdout)
+    s = steps(doc)
+    assert s["docker"]["facts"]["identity"]["throwaway"] is True
+    assert s["docker"]["facts"]["own_container"] == name
+    # (other runs on this shared daemon may hold "mysql" on their networks too: all are named)
+    summary = s["docker"]["summary"]
+    assert f"{db} on {db_net}" in summary, summary
+    assert f"; this netdiag container ({name}, docker run --rm) is on {app_net}" in summary
+    assert "--network container:APP" in doc["fix"] and name not in doc["fix"]
+    assert f"docker network connect {db_net} APP" in doc["fix"] or f"/ {db_net}" in doc["fix"]
+    assert s["name"]["fix"] is None  # steps 2 and 3 do not contradict each other

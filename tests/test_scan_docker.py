@@ -226,8 +226,8 @@ def test_sweep_of_a_docker_network_stops_after_the_used_low_end(todo: dict) -> N
 
 
 def test_scan_network_from_the_host(docker_lab: DockerLab) -> None:
-    """On the host: --network picks the network; the sweep runs on its bridge. The resolver is
-    a dead loopback port, so no lookup leaves the machine; names are then flagged."""
+    """On the host: --network picks the network; the sweep runs on its bridge. Names are the
+    API's and are not checked (the resolver is a dead loopback port all the same)."""
     net = docker_lab.network(internal=True)
     other = docker_lab.network(internal=True)
     web = docker_lab.container(net, aliases=("web",), command=("httpd", "-f", "-p", "80"))
@@ -239,7 +239,9 @@ def test_scan_network_from_the_host(docker_lab: DockerLab) -> None:
     assert [p["container"] for p in peers] == [web]
     assert peers[0]["reachable"] is True and peers[0]["ip"] == docker_lab.ip(web, net)
     assert any(p["port"] == 80 and p["state"] == "open" for p in peers[0]["ports"])
-    assert any("this host's resolver" in n for n in doc["notes"])
+    assert doc["networks"][0]["dns_checked"] is False
+    assert web in peers[0]["names"] and "web" in peers[0]["names"] and peers[0]["dns"] == []
+    assert any("resolve only inside the network" in n for n in doc["networks"][0]["notes"])
     assert proc.returncode == 0
 
 

@@ -90,8 +90,9 @@ def test_lab_scan_finds_hosts_names_ports(lab: NetnsLab, net_raw: bool) -> None:
     for ip in lab.empty:
         assert ip not in peers
     assert lab.scanner_ip not in peers  # ourselves
-    gateway = peers[lab.gateway]
-    assert gateway["names"] == [] and any("DNS does not know" in n for n in gateway["notes"])
+    gateway = peers[lab.gateway]  # the default route goes via it: a gateway, never a name
+    assert gateway["gateway"] is True and gateway["names"] == [] and gateway["ptr"] == []
+    assert not any("DNS does not know" in n for n in gateway["notes"]), gateway
     assert set(peers) == {h.ip for h in lab.hosts} | {lab.gateway}
 
     # the real MariaDB: identified as MySQL once the mysql probe exists, open port regardless
@@ -110,7 +111,9 @@ def test_lab_scan_table_and_summary(lab: NetnsLab) -> None:
     assert proc.returncode == 1
     assert proc.stderr == ""  # no progress when stderr is not a terminal
     out = proc.stdout
-    assert f"network {lab.subnet}" in out
+    assert f"network {lab.subnet}  [sweep]" in out.splitlines()  # the range said once
+    assert "names: (gateway)" in out and "DNS does not know" not in out  # a gateway has no name
+    assert "/tcp (" not in out, out  # OPEN lists open ports only, no "3306/tcp (timeout)"
     assert "h3.ndscan" in out and "80 HTTP/1.0 ndscan-lab" in out
     assert max(len(line) for line in out.splitlines()) <= 100, out
     drop = lab.host("drop")

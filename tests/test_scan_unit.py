@@ -67,8 +67,11 @@ def test_safety_rules_for_subnets() -> None:
     with pytest.raises(UsageError, match="public"):
         check_subnet("8.8.8.0/24", force=False)
     assert check_subnet("8.8.8.0/24", force=True) == "8.8.8.0/24"
-    with pytest.raises(UsageError, match="larger than /8"):
+    with pytest.raises(UsageError, match="larger than /12"):
         check_subnet("0.0.0.0/0", force=True)
+    with pytest.raises(UsageError, match=r"larger than /12 \(1,048,576 addresses\)"):
+        check_subnet("127.0.0.0/8", force=True)
+    assert check_subnet("10.16.0.0/12", force=True) == "10.16.0.0/12"
     with pytest.raises(UsageError):
         check_subnet("fd00::/64", force=True)
     with pytest.raises(UsageError):
@@ -118,6 +121,8 @@ def test_fd_budget_respects_rlimit() -> None:
         ["--subnet", "8.8.8.0/24"],
         ["--subnet", "10.0.0.0/12"],
         ["--subnet", "fd00::/64", "--force"],
+        ["--subnet", "127.0.0.0/8", "--force"],  # too large even with --force: the limit named
+        ["--subnet", "10.0.0.0/8", "--force"],
         ["--concurrency", "0"],
         ["--timeout", "-1"],
         ["--bogus"],
@@ -176,3 +181,19 @@ def test_scan_keeps_the_sweeps_rtt_and_pings_only_peers_it_did_not_hear(monkeypa
     for ip in ("127.0.0.2", "127.0.0.3"):  # answered the echo, or the port's RST
         peer = next(p for p in ns.peers if p.ip == ip)
         assert peer.reachable and peer.rtt_via in ("icmp", f"tcp/{port}"), peer
+
+
+def test_open_column_and_header_say_each_thing_once() -> None:
+    """OPEN lists open ports only: an identification that failed is not "3306/tcp (timeout)",
+    which reads as a closed port (the note says why); a range scanned by name is said once."""
+    from netdiag.commands.scan import _header, _port_text
+    from netdiag.discovery.peers import PortResult
+
+    failed = PortResult(3306, "open", status="timeout", detail="x", identified="failed")
+    assert _port_text(failed) == "3306 open"
+    assert _port_text(PortResult(5432, "open", identified="silent")) == "5432 open (silent)"
+    assert _header(NetworkScan("10.9.0.0/24", ["10.9.0.0/24"], ["sweep"])) == (
+        "network 10.9.0.0/24  [sweep]"
+    )
+    docker_net = NetworkScan("todo", ["172.20.0.0/16"], ["docker", "sweep"], internal=True)
+    assert _header(docker_net) == "network todo  172.20.0.0/16  [docker+sweep]  internal"

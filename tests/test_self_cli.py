@@ -108,3 +108,22 @@ def test_dns_check_against_a_loopback_resolver() -> None:
     assert check["server"] == f"127.0.0.1#{server.port}"
     assert check["answers"] == records[key]
     assert server.queries == [f"{key[0]} {rdtype}"]
+
+
+def test_resolver_defaults_are_shown_as_defaults(tmp_path) -> None:
+    """No options line: glibc's values, each marked (default); set ones are plain."""
+    bare = tmp_path / "bare.conf"
+    bare.write_text("nameserver 127.0.0.1\n")
+    res = run_netdiag("self", "--no-dns", "--no-docker", env={"NETDIAG_RESOLV_CONF": str(bare)})
+    assert "  options      ndots:1 (default) timeout:5 (default) attempts:2 (default)" in (
+        res.stdout.splitlines()
+    )
+    full = tmp_path / "full.conf"
+    full.write_text("nameserver 127.0.0.1\noptions ndots:1 timeout:5 attempts:2 rotate\n")
+    res = run_netdiag("self", "--no-dns", "--no-docker", env={"NETDIAG_RESOLV_CONF": str(full)})
+    assert "  options      ndots:1 timeout:5 attempts:2 rotate" in res.stdout.splitlines()
+    doc = netdiag_json(
+        run_netdiag("self", "--json", "--no-dns", "--no-docker",
+                    env={"NETDIAG_RESOLV_CONF": str(bare)}).stdout
+    )  # fmt: skip
+    assert doc["resolver"]["defaults"] == ["ndots", "timeout", "attempts"]

@@ -101,6 +101,7 @@ def test_json_exact(ns: lab.SelfNamespace) -> None:
     assert (resolver["ndots"], resolver["docker_embedded_dns"], resolver["overridden"]) == (
         0, True, False,
     )  # fmt: skip
+    assert resolver["defaults"] == ["timeout", "attempts"]
     assert doc["dns_check"]["performed"] is False
     assert doc["dns_check"]["detail"] == "skipped: --no-dns"
     assert doc["docker"]["reachable"] is False
@@ -122,7 +123,7 @@ def test_text_is_aligned_and_plain(ns: lab.SelfNamespace) -> None:
     ns_line = next(line for line in lines if line.strip().startswith("nameservers"))
     assert "127.0.0.11" in ns_line and "Docker's embedded DNS" in ns_line
     assert "  search       lab.test example.internal" in lines
-    assert "  options      ndots:0 timeout:5 attempts:2" in lines
+    assert "  options      ndots:0 timeout:5 (default) attempts:2 (default)" in lines
 
 
 def test_dns_check_asks_the_embedded_dns_once(ns: lab.SelfNamespace) -> None:

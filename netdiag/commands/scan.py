@@ -14,7 +14,15 @@ import time
 from netdiag.args import ArgumentParser, add_output_options, add_timing_options, positive_float
 from netdiag.discovery import peers as peerchecks
 from netdiag.discovery.peers import Peer
-from netdiag.discovery.scan import ScanOptions, ScanReport, check_subnet, parse_ports, run_scan
+from netdiag.discovery.scan import (
+    NetworkScan,
+    ScanOptions,
+    ScanReport,
+    check_subnet,
+    parse_ports,
+    run_scan,
+)
+from netdiag.discovery.sweep import SweepResult
 from netdiag.errors import UsageError
 from netdiag.report import diag, print_document
 
@@ -145,9 +153,32 @@ def _port_text(pr: peerchecks.PortResult) -> str:
         return f"{pr.port} open (silent)"
     if pr.identified in ("unrecognised", "closed"):
         return f"{pr.port} open ({pr.identified})"
-    if pr.status and pr.status != "ok":
-        return f"{pr.port}/tcp ({pr.status})"
-    return f"{pr.port}/tcp"
+    # Only open ports are listed here: a probe's failure on one is a note of the peer, never a
+    # "3306/tcp (timeout)" that reads as a port that is not open (issue 13 item 10).
+    return f"{pr.port} open"
+
+
+def _header(ns: NetworkScan) -> str:
+    """``network NAME  SUBNETS  [docker+sweep]  internal``; a range scanned by name once."""
+    from netdiag.report import printable
+
+    subnets = ", ".join(ns.subnets)
+    header = f"network {printable(ns.name)}"
+    if subnets and subnets != ns.name:
+        header += f"  {subnets}"
+    header += f"  [{'+'.join(ns.source) or 'none'}]"
+    return header + ("  internal" if ns.internal else "")
+
+
+def _sweep_line(sw: SweepResult) -> str:
+    """One line per sweep; where and why it stopped early is said here, once."""
+    line = (
+        f"  sweep {sw.subnet} via {'+'.join(sw.methods)} on {sw.interface or '-'}: "
+        f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
+    )
+    if not sw.complete:
+        line += f", stopped at {sw.last_swept}: " + "; ".join(sw.notes)
+    return line
 
 
 WIDE_HEADERS = ["IP", "NAMES", "CONTAINER", "MAC", "STATUS", "RTT", "OPEN", "NOTES"]
@@ -165,7 +196,7 @@ def _peer_cells(p: Peer) -> dict[str, str]:
     open_ports = [printable(_port_text(pr)) for pr in p.ports if pr.state == "open"]
     return {
         "ip": p.ip or "-",
-        "names": "\n".join(printable(n) for n in p.names),
+        "names": "\n".join(printable(n) for n in p.names) or ("(gateway)" if p.gateway else ""),
         "container": printable(p.container or "-"),
         "mac": p.mac or "-",
         "status": p.status if p.running else f"stopped ({p.state})",
@@ -209,21 +240,13 @@ def render(report: ScanReport, only_failed: bool = False, wide: bool = False) ->
                 out.append(f"network {printable(ns.name)}")
                 out.append(peer_table(failing, wide))
             continue
-        header = f"network {printable(ns.name)}  {', '.join(ns.subnets)}"
-        header += f"  [{'+'.join(ns.source) or 'none'}]"
-        if ns.internal:
-            header += "  internal"
-        out.append(header)
+        out.append(_header(ns))
         if ns.peers:
             out.append(peer_table(ns.peers, wide))
         else:
             out.append("  (no peers found)")
         for sw in ns.sweeps:
-            out.append(
-                f"  sweep {sw.subnet} via {'+'.join(sw.methods)} on {sw.interface or '-'}: "
-                f"{len(sw.alive)} alive of {sw.swept} swept in {sw.elapsed_ms / 1000:.2f}s"
-                + ("" if sw.complete else f" (stopped at {sw.last_swept})")
-            )
+            out += wrap_indented(_sweep_line(sw).strip(), "  ", "    ")
         for note in ns.notes:
             out += wrap_indented(note, "  note: ", "        ")
         if ns.self_addresses:

@@ -97,7 +97,10 @@ def render_text(rep: SelfReport) -> str:
         servers = ", ".join(conf.server_texts)
         if conf.is_docker_embedded:
             servers += "  (Docker's embedded DNS: container names and aliases resolve here)"
-        options = f"ndots:{conf.ndots} timeout:{conf.timeout:g} attempts:{conf.attempts}"
+        values = {"ndots": conf.ndots, "timeout": f"{conf.timeout:g}", "attempts": conf.attempts}
+        options = " ".join(
+            f"{k}:{v}" + (" (default)" if k in conf.defaults else "") for k, v in values.items()
+        )
         source = conf.path + (" (nameservers from NETDIAG_RESOLVER)" if conf.overridden else "")
         out += _pairs(
             [
@@ -144,7 +147,7 @@ def render_text(rep: SelfReport) -> str:
                     "yes" if n["internal"] else "no",
                     att.get("ipv4") or n.get("local_address") or "-",
                     att.get("mac") or "-",
-                    ",".join(names) or "-",
+                    "\n".join(names) or "-",  # one per line: a name never wraps
                 ]
             )
         out += _columns(rows, narrow=(2, 6)) if len(rows) > 1 else ["  (no networks)"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,12 +19,15 @@ class Attached:
     mac: str | None
 
 
-def attached() -> list[Attached]:
-    """Every IPv4 address on a non-loopback interface, with its subnet and the link's MAC."""
-    from netdiag.discovery.local import snapshot
+def attached(snap: Any = None) -> list[Attached]:
+    """Every IPv4 address on a non-loopback interface, with its subnet and the link's MAC
+    (of ``snap``, a local.Snapshot, or of a fresh one)."""
+    if snap is None:
+        from netdiag.discovery.local import snapshot
 
+        snap = snapshot()
     found: list[Attached] = []
-    for iface in snapshot().interfaces:
+    for iface in snap.interfaces:
         if iface.loopback:
             continue
         for addr in iface.addresses:

@@ -80,6 +80,7 @@ class Peer:
     rtt_via: str | None = None  # icmp, tcp/PORT or arp
     ports: list[PortResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    gateway: bool = False  # the network's gateway (API, or a route via it): never has a name
 
     @property
     def running(self) -> bool:
@@ -104,6 +105,7 @@ class Peer:
             "rtt_via": self.rtt_via,
             "ports": [p.to_dict() for p in self.ports],
             "notes": self.notes,
+            "gateway": self.gateway,
         }
 
 
@@ -119,8 +121,9 @@ def ip_key(peer: Peer) -> tuple[int, int]:
 def check_dns(
     peers: Sequence[Peer], conf: ResolvConf, timeout: float, deadline: Deadline, workers: int
 ) -> None:
-    """PTR for every live address; then every known name resolved and compared."""
-    live = [p for p in peers if p.running]
+    """PTR for every live address (gateways excepted: they have no name, and asking could
+    only send the question on upstream); then every known name resolved and compared."""
+    live = [p for p in peers if p.running and not p.gateway]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
 
         def do_ptr(peer: Peer) -> None:
@@ -334,6 +337,8 @@ class Identifier:
                 continue
             for key, value in port_outcome(pr.port, future.result()).items():
                 setattr(pr, key, value)
+            if pr.identified == "failed":  # OPEN lists the port; why it is unnamed goes here
+                peer.notes.append(f"{pr.port}/tcp is open; identifying it failed ({pr.status})")
 
     def __enter__(self) -> Identifier:
         return self

@@ -18,16 +18,17 @@ from typing import Any, Protocol
 
 from netdiag.deadline import Deadline
 from netdiag.discovery import attached as links_mod
-from netdiag.discovery import docker
+from netdiag.discovery import docker, local
 from netdiag.discovery import peers as peerchecks
 from netdiag.discovery.capabilities import Capabilities, capabilities
 from netdiag.discovery.peers import Peer
-from netdiag.discovery.sweep import SWEEP_WAIT, SweepPlan, SweepResult, sweep
+from netdiag.discovery.sweep import MAX_ADDRESSES, SWEEP_WAIT, SweepPlan, SweepResult, sweep
 from netdiag.errors import NetdiagError, UsageError
 
 MAX_PREFIX_WITHOUT_FORCE = 16
 MAX_PORT_RANGE = 4096
 DOCKER_SHARE = 0.3  # of the deadline, at most, for reading the Docker API
+DOCKER_REQUEST_TIMEOUT = 3.0  # per API request (within DOCKER_SHARE)
 DOCKER_MAX_WAIT = 10.0
 
 
@@ -79,6 +80,12 @@ class NetworkScan:
     sweeps: list[SweepResult] = field(default_factory=list)
     peers: list[Peer] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dns_checked: bool = True  # False: a Docker network seen from outside (names from the API)
+
+    @property
+    def from_outside(self) -> bool:
+        """A Docker network we have no endpoint on: its names resolve only inside it."""
+        return "docker" in self.source and not self.self_addresses
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +99,7 @@ class NetworkScan:
             "sweeps": [s.to_dict() for s in self.sweeps],
             "peers": [p.to_dict() for p in self.peers],
             "notes": self.notes,
+            "dns_checked": self.dns_checked,
         }
 
 
@@ -105,6 +113,7 @@ class ScanReport:
     elapsed_ms: float = 0.0
     notes: list[str] = field(default_factory=list)
     identity: docker.Identity | None = None
+    partial: bool = False  # the deadline (or a sweep's share of it) cut the scan short
 
     def counts(self) -> dict[str, int]:
         peers = [p for n in self.networks for p in n.peers]
@@ -121,12 +130,16 @@ class ScanReport:
 
     @property
     def ok(self) -> bool:
-        return all(p.reachable is not False for n in self.networks for p in n.peers)
+        """Every discovered running peer is reachable, and the scan was not cut short."""
+        return not self.partial and all(
+            p.reachable is not False for n in self.networks for p in n.peers
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "summary": {**self.counts(), "elapsed_ms": round(self.elapsed_ms, 1)},
+            "partial": self.partial,
             "docker": self.docker,
             "identity": self.identity.to_dict() if self.identity else None,
             "capabilities": self.capabilities,
@@ -172,8 +185,12 @@ def check_subnet(text: str, force: bool) -> str:
         raise UsageError(f"{net} is larger than /16: add --force to sweep it")
     if not (net.is_private or net.is_loopback or net.is_link_local) and not force:
         raise UsageError(f"{net} is a public range: add --force to sweep it")
-    if net.prefixlen < 8:
-        raise UsageError(f"{net}: ranges larger than /8 are never swept")
+    if net.num_addresses > MAX_ADDRESSES:
+        largest = 32 - MAX_ADDRESSES.bit_length() + 1
+        raise UsageError(
+            f"{net}: ranges larger than /{largest} ({MAX_ADDRESSES:,} addresses) are never "
+            "swept, --force or not"
+        )
     return str(net)
 
 
@@ -186,10 +203,12 @@ def read_docker(
     """The API's view (or None) and the JSON ``docker`` section saying whether it was used."""
     if not options.use_docker:
         return None, {"used": False, "note": "--no-docker given"}
-    budget = max(1.0, min(deadline.remaining() * DOCKER_SHARE, DOCKER_MAX_WAIT))
+    budget = min(deadline.remaining() * DOCKER_SHARE, DOCKER_MAX_WAIT)
+    # The API is local: a busy daemon can take a second per request where the network under
+    # test takes a millisecond, so its requests do not get the per-step --timeout.
     view = docker.load(
         environ,
-        timeout=min(3.0, max(options.timeout * 2, 1.0)),
+        timeout=max(DOCKER_REQUEST_TIMEOUT, options.timeout),
         deadline=min(deadline.end, time.monotonic() + budget),
     )
     if isinstance(view, docker.Unavailable):
@@ -206,18 +225,40 @@ def run_scan(
     progress = progress or NoProgress()
     deadline = Deadline(options.deadline)
     start = time.monotonic()
-    links = links_mod.attached()
-    local = docker.LocalEvidence.gather()
+    snap = local.snapshot()
+    links = links_mod.attached(snap)
+    evidence = docker.LocalEvidence.gather(snap)
     view, docker_info = read_docker(options, deadline, environ)
-    identity = docker.identify_self(view, local)
+    identity = docker.identify_self(view, evidence)
     networks, notes = select_networks(options, view, identity, links, docker_info)
+    for ns in networks:
+        if not ns.gateways:
+            ns.gateways = route_gateways(snap, ns.subnets)
     caps = sweep_all(networks, options, links, deadline, progress)
-    everyone = [p for n in networks for p in n.peers]
-    check_peers(everyone, options, deadline, progress)
+    for ns in networks:
+        if ns.from_outside:
+            # The embedded DNS answers container names only inside the network; the host's
+            # resolver would forward every one of them upstream. The API has the names.
+            ns.dns_checked = False
+            ns.notes.append(
+                "names are the Docker API's, not checked: they resolve only inside the network "
+                f"(docker run --rm --network {ns.name} netdiag scan checks them)"
+            )
+    named = [p for n in networks for p in n.peers if n.dns_checked]
+    unnamed = [p for n in networks for p in n.peers if not n.dns_checked]
+    check_peers(named, unnamed, options, deadline, progress)
     for n in networks:
         n.peers.sort(key=peerchecks.ip_key)
-    if deadline.expired():
+    partial = deadline.expired()
+    if partial:
         notes.append(f"global deadline of {deadline.seconds:g}s reached: results are partial")
+    short = [sw.subnet for n in networks for sw in n.sweeps if sw.out_of_time]
+    if short and not partial:
+        partial = True
+        notes.append(
+            f"the sweep of {', '.join(short)} used up its share of the deadline: results are "
+            "partial"
+        )
     return ScanReport(
         networks,
         docker_info,
@@ -225,6 +266,7 @@ def run_scan(
         (time.monotonic() - start) * 1000,
         notes,
         identity,
+        partial,
     )
 
 
@@ -286,13 +328,7 @@ def select_networks(
             networks.append(ns)
         return networks, notes
     if named is not None:
-        networks = [from_docker(n) for n in named]
-        if not any(n.self_addresses for n in networks):
-            notes.append(
-                "not attached to the network: names are checked with this host's resolver "
-                "(container names resolve only inside their networks)"
-            )
-        return networks, notes
+        return [from_docker(n) for n in named], notes
     if view is not None:
         mine = [n for n in docker_nets if identity.container and identity.container.endpoint(n)]
         if identity.container is not None:
@@ -303,10 +339,7 @@ def select_networks(
                     f"(network mode {identity.container.network_mode or 'none'}): nothing to scan"
                 )
             return [from_docker(n) for n in mine], notes
-        notes.append(
-            "on a Docker host: scanning the networks the daemon lists; names are checked "
-            "with this host's resolver (container names resolve only inside their networks)"
-        )
+        notes.append("on a Docker host: scanning the networks the daemon lists")
         return [from_docker(n) for n in docker_nets], notes
     if identity.in_container:
         networks = [NetworkScan(link.network, [link.network], [], None, None) for link in links]
@@ -412,9 +445,9 @@ def merge_sweep(ns: NetworkScan, subnet: str, result: SweepResult) -> None:
     for ip, alive in result.alive.items():
         peer = by_ip.get(ip)
         if peer is None:
-            peer = Peer(ip=ip, mac=alive.mac)
-            if ip in gateways:
-                peer.notes.append("network gateway (the Docker host's bridge)")
+            peer = Peer(ip=ip, mac=alive.mac, gateway=ip in gateways)
+            if peer.gateway and "docker" in ns.source:
+                peer.notes.append("the network's gateway (the Docker host's bridge)")
             ns.peers.append(peer)
             by_ip[ip] = peer
         peer.mac = peer.mac or alive.mac
@@ -426,20 +459,31 @@ def merge_sweep(ns: NetworkScan, subnet: str, result: SweepResult) -> None:
             swept_it = result.complete or (result.last_swept and ip_le(peer.ip, result.last_swept))
             if swept_it and "docker" in peer.seen_by:
                 peer.notes.append("listed by Docker but did not answer the sweep")
-    if not result.complete:
-        ns.notes.append(
-            f"{subnet}: swept {result.swept} of {result.total} addresses"
-            f" (up to {result.last_swept}); " + "; ".join(result.notes)
-        )
+
+
+def route_gateways(snap: local.Snapshot, subnets: list[str]) -> list[str]:
+    """Next hops of our routes that lie inside ``subnets``: that network's gateways."""
+    found: list[str] = []
+    for route in snap.routes:
+        gw = route.gateway
+        if gw and ":" not in gw and gw not in found and any(ip_in(gw, s) for s in subnets):
+            found.append(gw)
+    return found
 
 
 def check_peers(
-    everyone: list[Peer], options: ScanOptions, deadline: Deadline, progress: Progress
+    named: list[Peer],
+    unnamed: list[Peer],
+    options: ScanOptions,
+    deadline: Deadline,
+    progress: Progress,
 ) -> None:
-    """Names (PTR and forward), reachability and ports, then the protocol on each open port."""
+    """Names (PTR and forward) of ``named`` only; reachability, ports and the protocol on each
+    open port of all."""
     from netdiag.dns.resolvconf import load
 
-    conf = load()
+    everyone = named + unnamed
+    conf = load() if named else None
     workers = max(1, min(32, options.concurrency))
     progress(f"checking names, reachability and ports of {len(everyone)} peers")
     # DNS waits and the identification of open ports overlap the connects
@@ -447,8 +491,10 @@ def check_peers(
         ThreadPoolExecutor(max_workers=1) as pool,
         peerchecks.Identifier(max(options.timeout, 2.0), deadline, workers) as identifier,
     ):
-        names = pool.submit(
-            peerchecks.check_dns, everyone, conf, options.timeout, deadline, workers
+        names = (
+            pool.submit(peerchecks.check_dns, named, conf, options.timeout, deadline, workers)
+            if conf
+            else None
         )
         peerchecks.check_reachability_and_ports(
             everyone,
@@ -459,7 +505,8 @@ def check_peers(
             options.rate,
             on_open=identifier.submit,
         )
-        names.result()
+        if names is not None:
+            names.result()
         progress("identifying protocols on open ports")
         identifier.apply(everyone)
 
@@ -470,3 +517,39 @@ def ip_in(ip: str, subnet: str) -> bool:
 
 def ip_le(a: str, b: str) -> bool:
     return ipaddress.ip_address(a) <= ipaddress.ip_address(b)
+
+
+def seen_names(deadline: float, timeout: float, conf: Any) -> list[str]:
+    """The names scan would give the live addresses on the subnets attached here (PTR, e.g.
+    ``db.todo-app`` and ``db``), within ``deadline`` (time.monotonic()). Only for a process
+    inside a container: a host's own networks are never swept. Gateways are not asked about."""
+    from netdiag.discovery import names as dnsnames
+
+    snap = local.snapshot()
+    links = links_mod.attached(snap)
+    own = frozenset(link.address for link in links)
+    found: list[str] = []
+    for link in links:
+        left = deadline - time.monotonic()
+        if left <= 0.1:
+            break
+        plan = SweepPlan(
+            link.network,
+            link.interface,
+            link.address,
+            budget=left / 2,
+            wait=min(SWEEP_WAIT, timeout, 0.2),
+            stop_on_gap=True,
+            skip=own | frozenset(route_gateways(snap, [link.network])),
+        )
+        alive = list(sweep(plan).alive)
+
+        def ptr(ip: str) -> list[str]:
+            t = min(timeout, deadline - time.monotonic())
+            return dnsnames.ptr(ip, conf, t)[0] if t > 0 else []
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for names in pool.map(ptr, alive):
+                for full in names:
+                    found += [n for n in dnsnames.short_names(full) if n not in found]
+    return found

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netdiag.discovery import neighbours
-from netdiag.discovery.arp import arp_sweep
+from netdiag.discovery.arp import arp_sweep, open_arp_socket
 from netdiag.discovery.capabilities import Capabilities, capabilities
 from netdiag.discovery.connect import connect_many
 from netdiag.discovery.icmp import ping_many
@@ -65,7 +65,8 @@ class Alive:
 
 @dataclass
 class SweepResult:
-    """Outcome of sweeping one subnet; ``complete`` is False when it stopped early."""
+    """Outcome of sweeping one subnet; ``complete`` is False when it stopped early, and
+    ``out_of_time`` when that was because its time budget ran out (results are partial)."""
 
     subnet: str
     interface: str | None
@@ -77,6 +78,7 @@ class SweepResult:
     last_swept: str | None
     elapsed_ms: float
     notes: list[str] = field(default_factory=list)
+    out_of_time: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -87,6 +89,7 @@ class SweepResult:
             "swept": self.swept,
             "total": self.total,
             "complete": self.complete,
+            "out_of_time": self.out_of_time,
             "last_swept": self.last_swept,
             "elapsed_ms": round(self.elapsed_ms, 1),
             "notes": self.notes,
@@ -141,13 +144,19 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
     end = start + plan.budget
     alive: dict[str, Alive] = {}
     notes: list[str] = []
+    if "arp" in methods and plan.interface and addresses and plan.budget > 0:
+        try:  # the first use of scapy: when it cannot open the link, sweep without it
+            open_arp_socket(plan.interface).close()
+        except Exception as exc:
+            notes.append(f"ARP sweep unavailable: {type(exc).__name__}: {exc}")
+            methods = choose_methods(Capabilities(False, caps.icmp), plan)
     swept = 0
     last: str | None = None
-    complete = True
+    complete, out_of_time = True, False
     size = BLOCK if plan.stop_on_gap else FULL_BLOCK
     for block_start in range(0, len(addresses), size):
         if time.monotonic() >= end:
-            complete = False
+            complete, out_of_time = False, True
             notes.append(f"time budget of {plan.budget:g}s used up")
             break
         block = addresses[block_start : block_start + size]
@@ -157,7 +166,7 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
         if done:
             last = block[done - 1]
         if done < len(block):
-            complete = False
+            complete, out_of_time = False, True
             notes.append(f"time budget of {plan.budget:g}s used up")
             break
         if progress:
@@ -166,8 +175,8 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
         if plan.stop_on_gap and more and block_start > 0 and len(alive) == before:
             complete = False
             notes.append(
-                f"stopped after an empty block ending at {last}: Docker hands out addresses "
-                "from the low end (name the range with --subnet to sweep all of it)"
+                "an empty block: Docker hands out addresses from the low end "
+                "(--subnet sweeps all of the range)"
             )
             break
     if "tcp" in methods and plan.interface:
@@ -189,6 +198,7 @@ def sweep(plan: SweepPlan, caps: Capabilities | None = None, progress: Any = Non
         last,
         (time.monotonic() - start) * 1000,
         notes,
+        out_of_time,
     )
 
 

@@ -23,7 +23,7 @@ from netdiag.errors import NetdiagError
 
 DEADLINE = 10.0
 DNS_TIMEOUT = 2.0
-DOCKER_TIMEOUT = 2.0
+DOCKER_TIMEOUT = 3.0  # per API request: a busy local daemon, not a network step
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,8 @@ def gather(options: SelfOptions, environ: Mapping[str, str] | None = None) -> Se
     section = None
     view: docker.DockerView | docker.Unavailable | None = None
     if options.docker:
-        wait = max(0.1, deadline.timeout(options.timeout))
+        # as in scan and doctor: the local API gets at least DOCKER_TIMEOUT per request
+        wait = max(0.1, deadline.timeout(max(options.timeout, DOCKER_TIMEOUT)))
         view = docker.load(environ, timeout=wait, deadline=deadline.end)
     identity = docker.identify_self(view, evidence)
     if view is not None:

@@ -27,6 +27,7 @@ class ResolvConf:
     timeout: float = 5.0
     attempts: int = 2
     rotate: bool = False
+    ndots_set: bool = False  # "options ndots:" present
     timeout_set: bool = False  # "options timeout:" present (dig uses it only then)
     attempts_set: bool = False  # "options attempts:" present
     path: str = DEFAULT_PATH
@@ -35,6 +36,16 @@ class ResolvConf:
     @property
     def is_docker_embedded(self) -> bool:
         return any(addr == DOCKER_EMBEDDED_DNS for addr, _ in self.nameservers)
+
+    @property
+    def defaults(self) -> list[str]:
+        """The options the file does not set, whose values are glibc's defaults."""
+        given = {
+            "ndots": self.ndots_set,
+            "timeout": self.timeout_set,
+            "attempts": self.attempts_set,
+        }
+        return [name for name, present in given.items() if not present]
 
     @property
     def server_texts(self) -> list[str]:
@@ -50,6 +61,7 @@ class ResolvConf:
             "timeout": self.timeout,
             "attempts": self.attempts,
             "rotate": self.rotate,
+            "defaults": self.defaults,
             "docker_embedded_dns": self.is_docker_embedded,
             "overridden": self.overridden,
         }
@@ -109,6 +121,7 @@ def parse(text: str, path: str = DEFAULT_PATH) -> ResolvConf:
                 try:
                     if name == "ndots":
                         conf.ndots = min(max(int(val), 0), 15)
+                        conf.ndots_set = True
                     elif name == "timeout":
                         conf.timeout = float(min(max(int(val), 1), 30))
                         conf.timeout_set = True

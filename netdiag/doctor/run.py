@@ -45,4 +45,15 @@ def diagnose(ctx: s.Context) -> Diagnosis:
     for step in steps:
         if step.status == NOT_CHECKED and not step.summary:
             step.summary = "not checked: an earlier step failed"
+    _one_fix(steps)
     return Diagnosis(str(ctx.target), steps)
+
+
+def _one_fix(steps: list[Step]) -> None:
+    """When the Docker step explains a failed name, its fix is the fix: the name step's own
+    ("give the service that alias here") would contradict it, so it points there instead."""
+    by_name = {s.name: s for s in steps}
+    docker, name = by_name["docker"], by_name["name"]
+    if docker.status == FAIL and docker.fix and name.status == FAIL and name.fix:
+        name.fix = None
+        name.notes.append("the docker step says why, and what to do")

@@ -39,11 +39,51 @@ class Context:
     own_container: str | None = None
     own_networks: list[str] = field(default_factory=list)
     holder: Any = None  # topology.Holder of the service, when Docker told us
-    identity: Any = None  # netdiag.discovery.docker.Identity, once the Docker step ran
+    identity: Any = None  # netdiag.discovery.docker.Identity, once the API was asked
+    _view: Any = None
+    _similar: Any = None
 
     @property
     def step_timeout(self) -> float:
         return max(0.001, self.deadline.timeout(self.timeout))
+
+    def docker_view(self) -> Any:
+        """The Docker API's view (DockerView or Unavailable), read once; sets ``identity``."""
+        if self._view is None:
+            from netdiag.discovery import docker as docker_layer
+
+            # the API is local and may be busy: each request gets at least 3 s (deadline kept)
+            self._view = docker_layer.load(
+                self.environ,
+                timeout=max(0.001, self.deadline.timeout(max(self.timeout, 3.0))),
+                deadline=self.deadline.end,
+            )
+            self.identity = docker_layer.identify_self(
+                self._view, docker_layer.LocalEvidence.gather()
+            )
+        return self._view
+
+    def similar_names(self) -> list[Any]:
+        """Names on the network that look like a typo of the target's (similar.Candidate):
+        from the API when it answers, else the names scan sees (inside a container only)."""
+        if self._similar is None:
+            from netdiag.discovery import docker as docker_layer
+            from netdiag.doctor import similar
+
+            view = self.docker_view()
+            if isinstance(view, docker_layer.DockerView):
+                found = similar.candidates_from_view(view, self.identity.networks)
+            elif self.identity.in_container and self.conf and self.conf.is_docker_embedded:
+                # a container on a user-defined network: its subnets are container networks
+                from netdiag.discovery.scan import seen_names
+
+                budget = min(2.0, self.deadline.remaining() / 3)
+                names = seen_names(time.monotonic() + budget, self.timeout, self.conf)
+                found = [similar.Candidate(n, None, None) for n in names]
+            else:
+                found = []
+            self._similar = similar.closest(self.target.host, found)
+        return self._similar
 
     @property
     def service(self) -> str:
@@ -116,6 +156,14 @@ def name(ctx: Context, step: Step) -> None:
                 f"service on this network with --network-alias {host} (or docker network "
                 f"connect --alias {host} NETWORK CONTAINER)"
             )
+            guess = ctx.similar_names()
+            if guess:
+                step.facts["did_you_mean"] = [g.name for g in guess]
+                step.summary += f"; did you mean {guess[0].name}?"
+                step.fix = (
+                    f"did you mean {guess[0].name} ({guess[0].where()})? Use that name (e.g. "
+                    f"MYSQL_HOST={guess[0].name}); if {host} is right: " + step.fix
+                )
             if fail.kind == "no_reply" and not (ctx.conf and ctx.conf.is_docker_embedded):
                 step.fix += "; or the resolver is down"
         else:
@@ -141,9 +189,8 @@ def docker(ctx: Context, step: Step) -> None:
     from netdiag.discovery import docker as docker_layer
     from netdiag.doctor import topology
 
-    view = docker_layer.load(ctx.environ, timeout=ctx.step_timeout, deadline=ctx.deadline.end)
-    identity = docker_layer.identify_self(view, docker_layer.LocalEvidence.gather())
-    ctx.identity = identity
+    view = ctx.docker_view()
+    identity = ctx.identity
     step.facts["identity"] = identity.to_dict()
     if isinstance(view, docker_layer.Unavailable):
         step.status, step.summary = SKIP, f"Docker API not available: {view.note}"
@@ -166,7 +213,10 @@ def docker(ctx: Context, step: Step) -> None:
         where = ", ".join(ctx.addresses)
         step.summary = f"no container holds {host} ({where}): not a container the daemon runs"
         return
-    verdict = topology.analyse(ctx.target.host, holders, own, ctx.own_networks)
+    similar = ctx.similar_names() if not holders else []
+    verdict = topology.analyse(
+        ctx.target.host, holders, own, ctx.own_networks, similar, identity.throwaway
+    )
     step.status = PASS if verdict.ok else FAIL
     step.summary, step.fix = verdict.summary, verdict.fix
     step.notes += list(verdict.notes)
@@ -181,6 +231,7 @@ def docker(ctx: Context, step: Step) -> None:
 
 def route(ctx: Context, step: Step) -> None:
     from netdiag.discovery import local
+    from netdiag.doctor import topology
 
     address = ctx.address
     if address is None:
@@ -207,8 +258,11 @@ def route(ctx: Context, step: Step) -> None:
     if best is None:
         step.status = FAIL
         step.summary = f"no route to {address}: we have no interface on its network"
-        nets = f" {ctx.holder.network}" if ctx.holder else " NETWORK"
-        step.fix = f"docker network connect{nets} {ctx.own_container or 'THIS_CONTAINER'}"
+        net = ctx.holder.network if ctx.holder else "NETWORK"
+        if ctx.identity is not None and ctx.identity.throwaway:
+            step.fix = topology.throwaway_fix(ctx.target.host, [net])
+        else:
+            step.fix = f"docker network connect {net} {ctx.own_container or 'THIS_CONTAINER'}"
         return
     r = best[1]
     step.facts["route"] = r.to_dict()

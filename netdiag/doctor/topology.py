@@ -73,19 +73,50 @@ def _names(items: Sequence[str]) -> str:
     return ", ".join(items)
 
 
+def throwaway_fix(name: str, networks: Sequence[str]) -> str:
+    """The fix when the container diagnosed is netdiag's own ``docker run --rm``: connecting it
+    would help nobody (it is gone a second later); diagnose from where the app is."""
+    first, others = networks[0], [n for n in dict.fromkeys(networks) if n != networks[0]]
+    fix = (
+        f"run netdiag in the app's network namespace: docker run --rm --network container:APP "
+        f"netdiag doctor {name} (APP: the app's container); if the app is not on {first} "
+        f"either: docker network connect {first} APP"
+    )
+    if others:
+        fix += f" (or {' / '.join(others)}, where another {name} runs)"
+    return fix
+
+
 def analyse(
-    name: str, holders: Sequence[Holder], own: str | None, own_networks: Sequence[str]
+    name: str,
+    holders: Sequence[Holder],
+    own: str | None,
+    own_networks: Sequence[str],
+    similar: Sequence[Any] = (),
+    throwaway: bool = False,
 ) -> Verdict:
-    """Judge the holders of ``name`` as seen from container ``own`` (None: not a container)."""
+    """Judge the holders of ``name`` as seen from container ``own`` (None: not a container).
+
+    ``similar``: doctor.similar.Candidate names that look like a typo of ``name``;
+    ``throwaway``: ``own`` is netdiag's own ``docker run --rm`` container.
+    """
     net_hint = own_networks[0] if own_networks else "NETWORK"
     if not holders:
-        return Verdict(
-            False,
-            f"no container is named or aliased {name!r} on any network",
+        create = (
             f"start the service with that alias on our network: docker run -d --network "
             f"{net_hint} --network-alias {name} IMAGE (or: docker network connect --alias "
-            f"{name} {net_hint} CONTAINER)",
+            f"{name} {net_hint} CONTAINER)"
         )
+        if similar:
+            guess = similar[0]
+            return Verdict(
+                False,
+                f"no container is named or aliased {name!r} on any network; did you mean "
+                f"{guess.name} ({guess.where()})?",
+                f"use the name {guess.name} (e.g. MYSQL_HOST={guess.name}); if {name} is "
+                f"right, {create}",
+            )
+        return Verdict(False, f"no container is named or aliased {name!r} on any network", create)
     running = [h for h in holders if h.state == "running"]
     if own is not None:
         shared = [h for h in holders if h.network in own_networks]
@@ -101,6 +132,15 @@ def analyse(
             if running:
                 h = running[0]
                 ours = _names(own_networks) or "no network"
+                if throwaway:
+                    where = _names([f"{r.container} on {r.network}" for r in running])
+                    return Verdict(
+                        False,
+                        f"{name} is {where}; this netdiag container ({own}, docker run --rm) "
+                        f"is on {ours}, so it cannot reach {name} — connecting it would not "
+                        "help the app",
+                        throwaway_fix(name, [r.network for r in running]),
+                    )
                 if len({r.network for r in running}) == 1:
                     return Verdict(
                         False,

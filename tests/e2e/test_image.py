@@ -6,6 +6,7 @@ still work), the default user is not root, and the build-only proxy CA never rea
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -83,3 +84,21 @@ def test_root_arp_sweep_works_with_pruned_scapy(lab: tuple[DockerLab, str, str])
     assert methods(doc) == ["arp"]
     peer = next(p for n in doc["networks"] for p in n["peers"] if p["ip"] == peer_ip)
     assert "arp" in peer["seen_by"] and peer["mac"]
+
+
+def test_socket_without_its_group_names_the_fix(lab: tuple[DockerLab, str, str]) -> None:
+    """The image runs as uid 10001: a mounted socket needs its group. The note names the fix
+    the README gives, and the documented read-only mount works once the group is added."""
+    _, net, _ = lab
+    sock = "/var/run/docker.sock"
+    gid = str(os.stat(sock).st_gid)
+    mount = ["-v", f"{sock}:{sock}:ro"]
+    run = ["run", "--rm", "--network", net, *mount]
+    denied = docker(*run, NETDIAG_IMAGE, "self", "--no-dns", check=False)
+    assert denied.returncode == 0, denied.stderr
+    line = next(ln for ln in denied.stdout.splitlines() if ln.strip().startswith("API"))
+    assert f"permission denied on the Docker socket {sock} (group {gid})" in line, line
+    assert f"--group-add $(stat -c %g {sock})" in line and "read/write" not in line
+    granted = docker(*run, "--group-add", gid, NETDIAG_IMAGE, "self", "--no-dns", check=False)
+    line = next(ln for ln in granted.stdout.splitlines() if ln.strip().startswith("API"))
+    assert line.split()[1] == f"unix://{sock}:" and "engine" in line, line

@@ -170,6 +170,80 @@ def hostile_peer(behaviour: Behaviour, host: str = "127.0.0.1", port: int = 0) -
                 conn.close()
 
 
+# --- a hostile Docker Engine API (DOCKER_HOST=tcp://127.0.0.1:PORT) ---------------------------
+
+
+def _read_request(conn: socket.socket, stop: threading.Event) -> bool:
+    """Read one request head; False when the client went away first."""
+    conn.settimeout(0.5)
+    data = b""
+    while b"\r\n\r\n" not in data and not stop.is_set():
+        try:
+            chunk = conn.recv(4096)
+        except TimeoutError:
+            continue
+        if not chunk:
+            return False
+        data += chunk
+    return not stop.is_set()
+
+
+def docker_drip(conn: socket.socket, stop: threading.Event) -> None:
+    """A daemon that answers /version one byte every 0.1 s, for ever (header, then body)."""
+    if not _read_request(conn, stop):
+        return
+    answer = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999999\r\n\r\n{"Version": "'
+    i = 0
+    while not stop.wait(0.1):
+        conn.sendall(answer[i : i + 1] if i < len(answer) else b"x")
+        i += 1
+
+
+def docker_endless_chunks(conn: socket.socket, stop: threading.Event) -> None:
+    """A chunked answer that never ends: 64 KiB chunks as fast as the client reads."""
+    if not _read_request(conn, stop):
+        return
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"10000\r\n" + b"[" * 0x10000 + b"\r\n"
+    conn.settimeout(1.0)
+    while not stop.is_set():
+        try:
+            conn.sendall(chunk)
+        except TimeoutError:
+            continue
+
+
+def docker_huge_body(conn: socket.socket, stop: threading.Event) -> None:
+    """Announce a 1000 MB body and send it as fast as the client reads."""
+    if not _read_request(conn, stop):
+        return
+    size = 1000 * 1024 * 1024
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n\r\n"
+    _flood(conn, stop, head.encode() + b"[", size)
+
+
+def docker_nested_json(conn: socket.socket, stop: threading.Event) -> None:
+    """A small body that decodes into far more memory: 4 MB of empty lists."""
+    if not _read_request(conn, stop):
+        return
+    body = b"[" + b"[]," * (4 * 1024 * 1024 // 3) + b"[]]"
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    conn.sendall(head.encode() + body)
+    stop.wait(5)
+
+
+def docker_flood_until_close(conn: socket.socket, stop: threading.Event) -> None:
+    """No Content-Length, not chunked: a body that runs until the server closes, 1000 MB."""
+    if not _read_request(conn, stop):
+        return
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n["
+    _flood(conn, stop, head, 1000 * 1024 * 1024)
+
+
 # --- TLS: a peer whose every byte after the TCP handshake drips -----------------------------
 
 

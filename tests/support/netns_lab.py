@@ -212,6 +212,9 @@ class NetnsLab:
                 "link set lo up",
                 f"addr add {self.scanner_ip}/24 dev eth0",
                 "link set eth0 up",
+                # as in a container: the default route goes via the network's gateway (the
+                # router namespace has no other link, so nothing can leave the lab)
+                f"route add default via {self.gateway}",
             ],
         }
         for h in self.hosts:

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 MAX_HEADER = 64 * 1024
-MAX_BODY = 32 * 1024 * 1024  # GET /containers/json for 500 containers is about 1 MB
+MAX_BODY = 8 * 1024 * 1024  # GET /containers/json lists 500 containers in about 1 MB
+MAX_JSON_NESTS = 200_000  # objects + arrays in one answer: 500 inspected containers use 30,000
 RECV_SIZE = 64 * 1024
 MAX_CHUNK_LINE = 1024
 
@@ -303,9 +304,16 @@ class ApiClient:
     def get_json(self, path: str, deadline: float | None = None) -> Any:
         """GET ``path`` and decode its JSON body."""
         body = self.request("GET", path, deadline)
+        # Bounded bytes can still decode into far more memory ("[[],[],...]" is 20x): refuse
+        # an answer with more containers than any daemon's list would hold.
+        if body.count(b"{") + body.count(b"[") > MAX_JSON_NESTS:
+            raise ApiError(
+                f"Docker API at {self.host} answered GET {path} with more than "
+                f"{MAX_JSON_NESTS} JSON objects: not read (is it really a Docker daemon?)"
+            )
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(
                 f"Docker API at {self.host} answered GET {path} with something that is not JSON"
             ) from None

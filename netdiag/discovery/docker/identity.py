@@ -78,9 +78,13 @@ class Identity:
 
     @property
     def throwaway(self) -> bool:
-        """We run in the identified container and it is ``docker run --rm``: gone once we exit."""
+        """We run in the identified container, it is ``docker run --rm`` and its command is
+        netdiag: netdiag's own throw-away container, gone once we exit (an app's ``--rm``
+        container that we were ``docker exec``'d into is not)."""
+        c = self.container
         runs_in_it = bool({"container_id", "hostname"} & set(self.evidence))
-        return bool(self.container and self.container.auto_remove and runs_in_it)
+        ours = c is not None and any("netdiag" in part for part in c.command)
+        return bool(c and c.auto_remove and runs_in_it and ours)
 
     def to_dict(self) -> dict[str, Any]:
         return {
