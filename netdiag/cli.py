@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wait": ("netdiag.commands.wait", "wait until targets are ready (or gone), then run CMD"),
     "doctor": ("netdiag.commands.doctor", "step-by-step diagnosis of the app's path to a service"),
     "path": ("netdiag.commands.path", "hops, path MTU and MTU black holes on the way to a target"),
+    "agent": ("netdiag.commands.agent", "run on every node: probe all peer agents, serve metrics"),
+    "mesh": ("netdiag.commands.mesh", "every agent's view of every other; name the culprit"),
 }
 
 USAGE = "usage: netdiag COMMAND [ARGS...]   (netdiag COMMAND -h for help)"

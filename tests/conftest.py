@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.artifacts import artifacts_dir
 from tests.support.docker_engine import DockerLab, ensure_dockerd
 
 NETDIAG = [sys.executable, "-m", "netdiag"]
@@ -123,3 +124,32 @@ def http_server():
 
     with start_http() as server:
         yield server
+
+
+# --- a real 3-node Docker Swarm (tests/support/swarm.py) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def swarm(dockerd: None):
+    """Three dockerd hosts in namespaces joined into one Swarm, the netdiag image loaded on each:
+    brought up once per test run (on first use), torn down at the end even on failure.
+    NETDIAG_SWARM_KEEP=1 (while working on these tests) reuses a Swarm left up and leaves it."""
+    import json
+    import shutil
+
+    from tests.support.swarm import running_swarm
+    from tests.support.tutorial import build_images
+
+    if os.geteuid() != 0:
+        pytest.skip("the Swarm lab needs root (namespaces, dockerd)")
+    missing = [
+        p for p in ("ip", "unshare", "iptables", "ethtool", "dockerd") if not shutil.which(p)
+    ]
+    if missing:
+        pytest.skip(f"the Swarm lab needs {', '.join(missing)} (installed by scripts/test)")
+    build_images()
+    record = artifacts_dir() / "swarm-timings.json"
+    with running_swarm(keep=os.environ.get("NETDIAG_SWARM_KEEP") == "1") as lab:
+        record.write_text(json.dumps({"bringup_seconds": lab.bringup_seconds, **lab.timings}))
+        yield lab
+    record.write_text(json.dumps({"bringup_seconds": lab.bringup_seconds, **lab.timings}) + "\n")

@@ -3,6 +3,12 @@
 ``run(targets, options, deadline)`` returns one ProbeResult per (target, address); a name that
 does not resolve gives one ``dns_failed`` result. ``options`` is one ProbeOptions for all
 targets or one per target (from ``settings.options_for``). Nothing outlives the global deadline.
+
+An address of a family this host cannot use at all (``::1`` in a container without IPv6, where
+Docker's /etc/hosts still lists it for ``localhost``) does not fail a target that another of
+its addresses answered: its result is folded into the answering ones, as
+``facts["skipped"]`` and a note in their detail ("no IPv6 on this host"), as an app that tries
+the next address would. When no address answered, every failure is kept.
 """
 
 from __future__ import annotations
@@ -90,6 +96,61 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
         found.facts,
         list(found.warnings),
     )
+
+
+def unusable_family(address: str, port: int) -> str | None:
+    """Why this host cannot reach ``address`` at all ("no IPv6 on this host"), or None.
+
+    A UDP connect asks the kernel for a route and a source address and sends nothing: with IPv6
+    disabled it fails with EADDRNOTAVAIL (no source address, ``::1`` included), without IPv6 in
+    the kernel with EAFNOSUPPORT, with no route of that family with ENETUNREACH.
+    """
+    import _socket
+    import errno
+
+    family = "IPv6" if ":" in address else "IPv4"
+    try:
+        sock = _socket.socket(
+            _socket.AF_INET6 if family == "IPv6" else _socket.AF_INET, _socket.SOCK_DGRAM
+        )
+    except OSError as exc:
+        return f"no {family} on this host" if exc.errno == errno.EAFNOSUPPORT else None
+    try:
+        sock.connect((address, port or 9))
+    except OSError as exc:
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+            return f"no {family} on this host"
+        if exc.errno == errno.ENETUNREACH:
+            return f"no {family} route on this host"
+        return None
+    finally:
+        sock.close()
+    return None
+
+
+def _fold_unusable(tried: list[tuple[str, ProbeResult]], port: int) -> list[ProbeResult]:
+    """The results of one target's addresses, with those this host cannot use at all folded
+    into the ones that answered (only when one answered: otherwise every failure stands)."""
+    answered = [r for _, r in tried if r.ok]
+    if not answered or len(answered) == len(tried):
+        return [r for _, r in tried]
+    kept: list[ProbeResult] = []
+    skipped: list[dict[str, str]] = []
+    for address, result in tried:
+        reason = None
+        if not result.ok and result.step == "connect":
+            reason = unusable_family(address, port)
+        if reason is None:
+            kept.append(result)
+        else:
+            skipped.append({"address": result.address or address, "reason": reason})
+            skipped[-1]["detail"] = result.detail
+    if skipped:
+        note = "; ".join(f"{s['address']} skipped: {s['reason']}" for s in skipped)
+        for result in answered:
+            result.facts["skipped"] = skipped
+            result.detail = f"{result.detail} ({note})" if result.detail else note
+    return kept
 
 
 def resolve_target(
@@ -183,6 +244,12 @@ def run(
             continue
         jobs += [(index, probe, address) for address in found]
     results = in_threads(lambda job: probe_address(job[1], job[2], deadline), jobs)
-    for (index, _, _), result in zip(jobs, results, strict=True):
-        per_target[index].append(result)
+    tried: list[list[tuple[str, ProbeResult]]] = [[] for _ in targets]
+    for (index, _, address), result in zip(jobs, results, strict=True):
+        tried[index].append((address, result))
+    for index, pairs in enumerate(tried):
+        if len(pairs) > 1:
+            per_target[index] += _fold_unusable(pairs, targets[index].port or 0)
+        else:
+            per_target[index] += [r for _, r in pairs]
     return [r for group in per_target for r in group]
