@@ -13,7 +13,8 @@ class ProbeResult:
     """Outcome of probing one target at one address.
 
     ``facts`` holds protocol findings (server version, TLS offered, HTTP status, ...);
-    ``step`` names the step that failed (resolve, connect, greeting, login, ...), or is None.
+    ``step`` names the step that failed (resolve, connect, greeting, login, ...), or is None;
+    ``warnings`` says what holds now but soon will not (a certificate about to expire).
     """
 
     target: str
@@ -23,6 +24,7 @@ class ProbeResult:
     detail: str
     step: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -37,4 +39,5 @@ class ProbeResult:
             "detail": self.detail,
             "step": self.step,
             "facts": self.facts,
+            "warnings": self.warnings,
         }

@@ -32,6 +32,9 @@ from tests.support.schemas import netdiag_json
         ["--timeout", "-1", "tcp://127.0.0.1:1"],
         ["-f", "/nonexistent/checks.toml"],
         ["mysql://u:pw@127.0.0.1"],
+        ["--cert-days", "7", "http://127.0.0.1:1/"],  # https:// only
+        ["--cert-days", "0", "https://127.0.0.1:1/"],
+        ["--cert-days", "soon", "https://127.0.0.1:1/"],
     ],
 )
 def test_usage_errors_exit_1_with_one_line(args):
@@ -259,6 +262,11 @@ INVALID = [
     ("version = 1\n", None, "checks"),
     ('[checks."bad name"]\ntarget = "x:1"\n', 1, "checks.bad name"),
     ('checks = "x"\n', 1, "checks"),
+    ('[checks.a]\ntarget = "http://x"\ncert_days = 7\n', 3, "checks.a.cert_days"),
+    ('[checks.a]\ntarget = "https://x"\ncert_days = 0\n', 3, "checks.a.cert_days"),
+    ('[checks.a]\ntarget = "https://x"\ncert_days = "7"\n', 3, "checks.a.cert_days"),
+    ('[checks.a]\ntarget = "https://x"\ncert_days = true\n', 3, "checks.a.cert_days"),
+    ('[checks.a]\ntarget = "https://x"\ncert_days = 7.5\n', 3, "checks.a.cert_days"),
 ]
 
 
@@ -307,10 +315,14 @@ http_status = [200, "3xx", "401-403"]
 target = "mysql://mysql"
 expect = "rejected"
 timeout = 1.5
+[checks.tls]
+target = "https://web/"
+cert_days = 7
 """
     )
     assert (spec.timeout, spec.deadline) == (2.0, 20.0)
-    db, web, denied = spec.checks
+    db, web, denied, tls = spec.checks
+    assert tls.cert_days == 7 and tls.to_dict()["cert_days"] == 7 and web.cert_days is None
     assert db.needs_login and (db.database, db.table, db.addresses) == ("todos", "todo_items", 1)
     assert db.line == 6 and web.line == 13
     assert web.http_status == ["200", "3xx", "401-403"]

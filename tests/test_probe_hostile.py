@@ -40,6 +40,10 @@ def probe_in_process(url: str, timeout: float = TIMEOUT):
     import http.client  # noqa: F401
     import ssl  # noqa: F401
 
+    # a silent or foreign peer is nudged: the engine loads before tracing too
+    import netdiag.probes.identify.engine
+    import netdiag.probes.identify.instead  # noqa: F401
+
     tracemalloc.start()
     try:
         start = time.monotonic()
@@ -58,12 +62,12 @@ CASES = [
     (hostile.garbage_16mb, "mysql", "protocol_mismatch", "not MySQL"),
     (hostile.huge_packet, "mysql", "protocol_mismatch", "16777215-byte packet"),
     (hostile.close_mid_packet, "mysql", "protocol_mismatch", "peer closed"),
-    (hostile.ssh_banner, "mysql", "protocol_mismatch", "SSH banner"),
+    (hostile.ssh_banner, "mysql", "protocol_mismatch", "speaks SSH (OpenSSH_9.2p1), not MySQL"),
     (hostile.silent, "postgres", "timeout", "no answer to SSLRequest"),
     (hostile.garbage_16mb, "postgres", "protocol_mismatch", "not PostgreSQL"),
     (hostile.drip, "postgres", "protocol_mismatch", "not PostgreSQL"),
     (hostile.silent, "redis", "timeout", "no reply to PING"),
-    (hostile.ssh_banner, "redis", "protocol_mismatch", "SSH banner"),
+    (hostile.ssh_banner, "redis", "protocol_mismatch", "speaks SSH (OpenSSH_9.2p1), not Redis"),
     (hostile.garbage_16mb, "redis", "protocol_mismatch", "not Redis"),
     (hostile.drip, "redis", "timeout", "incomplete reply"),
     (hostile.silent, "http", "timeout", "no complete HTTP response"),
@@ -71,7 +75,7 @@ CASES = [
     (hostile.garbage_16mb, "http", "protocol_mismatch", "not HTTP"),
     (hostile.huge_packet, "http", "protocol_mismatch", "not HTTP"),
     (hostile.close_mid_packet, "http", "protocol_mismatch", "not HTTP"),
-    (hostile.ssh_banner, "http", "protocol_mismatch", "SSH banner"),
+    (hostile.ssh_banner, "http", "protocol_mismatch", "speaks SSH (OpenSSH_9.2p1), not HTTP"),
 ]
 
 
@@ -95,7 +99,7 @@ LOGIN_CASES = [
     (hostile.garbage_16mb, "protocol_mismatch", "not MySQL"),
     (hostile.huge_packet, "protocol_mismatch", "16777215-byte packet"),
     (hostile.close_mid_packet, "protocol_mismatch", "peer closed"),
-    (hostile.ssh_banner, "protocol_mismatch", "SSH banner"),
+    (hostile.ssh_banner, "protocol_mismatch", "speaks SSH (OpenSSH_9.2p1), not MySQL"),
 ]
 
 
@@ -108,6 +112,7 @@ def test_hostile_peer_in_login_mode(behaviour, status: str, words: str) -> None:
     # the greeting is vetted before PyMySQL sees the socket: the driver never meets the peer
     import pymysql  # noqa: F401  (imported before tracing)
 
+    import netdiag.probes.identify.engine  # noqa: F401
     from netdiag.probes.settings import MySQLLogin
 
     target = parse_target("mysql://127.0.0.1")

@@ -176,8 +176,11 @@ def test_not_mysql_http_server_on_port(http_server) -> None:
     rc, (res,), _ = probe_json(f"mysql://{http_server.host}:{http_server.port}", "--timeout", "1")
     assert time.monotonic() - start < 1.0 + slack()  # --timeout 1, not the 10 s deadline
     assert rc == 1
-    assert res["status"] == "timeout"
-    assert "no MySQL greeting" in res["detail"]
+    # named once the greeting wait is over, not after --timeout (issue 12 §2)
+    assert res["status"] == "protocol_mismatch" and res["step"] == "greeting"
+    assert res["detail"].startswith(f"{http_server.port} speaks HTTP/1.")
+    assert res["detail"].endswith(", not MySQL")
+    assert res["facts"]["identity"]["protocol"] == "http"
 
 
 def test_not_mysql_redis_answers_as_mismatch_for_redis_probe(mariadb) -> None:

@@ -94,7 +94,8 @@ def test_postgres_up_and_tls_off(postgres) -> None:
 def test_postgres_probe_against_mysql_is_mismatch(mariadb) -> None:
     rc, (res,) = probe_json(f"postgres://{mariadb.host}:{mariadb.port}", "--timeout", "2")
     assert rc == 1 and res["status"] == "protocol_mismatch"
-    assert "MariaDB greeting" in res["detail"]
+    version = mariadb.sql("SELECT VERSION()").strip().split("-")[0]
+    assert res["detail"] == f"{mariadb.port} speaks MariaDB {version}, not PostgreSQL"
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """Run checks: each check probes its target once (all checks concurrently) and is judged.
 
 A check *holds* when every result has the expected status and every expectation (address
-count, ...) is met. ``dns://`` targets are resolve-only: one ``ok`` result per address.
+count, days left on a certificate, ...) is met. ``dns://`` targets are resolve-only: one ``ok``
+result per address. A check that holds with warnings (a certificate about to expire) prints
+WARN and still passes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class Outcome:
         return "" if first is None else first.detail
 
     @property
+    def warnings(self) -> list[str]:
+        """Every result's warnings, each once."""
+        return list(dict.fromkeys(w for r in self.results for w in r.warnings))
+
+    @property
     def address(self) -> str | None:
         addrs = [r.address for r in self.results if r.address]
         if not addrs:
@@ -58,7 +65,7 @@ class Outcome:
         """
         from netdiag.report import printable
 
-        word = "PASS" if self.passed else "FAIL"
+        word = ("WARN" if self.warnings else "PASS") if self.passed else "FAIL"
         name = self.check.name
         label = name if name == str(self.check.target) else f"{name} {self.check.target}"
         status = str(self.status)
@@ -77,6 +84,7 @@ class Outcome:
             "passed": self.passed,
             "detail": self.detail,
             "problems": self.problems,
+            "warnings": self.warnings,
             "elapsed_ms": round(self.elapsed_ms, 3),
             "results": [r.to_dict() for r in self.results],
         }
@@ -117,8 +125,24 @@ def judge(check: Check, results: list[ProbeResult], elapsed_ms: float) -> Outcom
                 f"{check.target.host} resolves to {count} address{plural}, "
                 f"expected exactly {check.addresses}"
             )
+    if check.cert_days is not None:
+        problems += certificate_problems(results, check.cert_days)
     passed = bool(results) and all(r.status is check.expect for r in results) and not problems
     return Outcome(check, results, status, passed, elapsed_ms, problems)
+
+
+def certificate_problems(results: Sequence[ProbeResult], days: int) -> list[str]:
+    """``certificate CN=x expires in 3 days, fewer than 7 (cert_days)`` for every result whose
+    certificate has fewer than ``days`` left (results without one have failed already)."""
+    from netdiag.probes.identify.certs import expiry
+
+    problems = []
+    for result in results:
+        cert = result.facts.get("certificate")
+        if isinstance(cert, dict) and cert.get("days_left", days) < days:
+            text = f"{expiry(cert)}, fewer than {days} (cert_days)"
+            problems.append(text if len(results) < 2 else f"{result.address}: {text}")
+    return problems
 
 
 def run_one(check: Check, timeout: float, deadline: Deadline) -> Outcome:

@@ -30,7 +30,9 @@ CHECK_KEYS = {
     "password_env",
     "database",
     "table",
+    "cert_days",
 }
+MAX_CERT_DAYS = 3650
 MYSQL_ONLY = ("user", "password_env", "database", "table")
 # Patterns, compiled (and cached by re) on first use: a command-line check never needs them.
 # Matched whole (re.fullmatch): "$" would also accept a trailing newline, which split the output.
@@ -54,6 +56,8 @@ class Check:
     description: str | None = None
     addresses: int | None = None  # the name must resolve to exactly this many addresses
     http_status: list[str] = field(default_factory=list)  # "200", "2xx", "200-204"
+    # https:// only: fewer days left on the server's certificate fail the check
+    cert_days: int | None = None
     user: str | None = None
     password_env: str | None = None  # reads $VAR or the file named by $VAR_FILE
     database: str | None = None
@@ -100,6 +104,8 @@ class Check:
                 doc[key] = getattr(self, key)
         if self.http_status:
             doc["http_status"] = self.http_status
+        if self.cert_days is not None:
+            doc["cert_days"] = self.cert_days
         return doc
 
 
@@ -202,6 +208,15 @@ class _Validator:
             raise self.fail(keys, "must be greater than 0 and at most 3600 seconds")
         return float(value)
 
+    def cert_days(self, value: Any, target: Target, keys: tuple[str, ...]) -> int:
+        if target.scheme != "https":
+            raise self.fail(keys, "only for https:// targets")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(keys, f"must be a whole number of days, not {type(value).__name__}")
+        if not 1 <= value <= MAX_CERT_DAYS:
+            raise self.fail(keys, f"must be from 1 to {MAX_CERT_DAYS} days")
+        return value
+
     def string(self, value: Any, keys: tuple[str, ...]) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(keys, "must be a non-empty string")
@@ -270,6 +285,8 @@ class _Validator:
                 parse_expected(check.http_status)
             except UsageError as exc:
                 raise self.fail(keys, str(exc).replace("--expect-status ", "")) from None
+        if "cert_days" in table:
+            check.cert_days = self.cert_days(table["cert_days"], target, (*here, "cert_days"))
         for key in MYSQL_ONLY:
             if key in table:
                 keys = (*here, key)

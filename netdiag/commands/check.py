@@ -44,7 +44,29 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, set_defaults=False)
     add_login_options(p)  # for TARGET arguments; a checks file names its own login
+    p.add_argument(
+        "--cert-days",
+        type=cert_days,
+        metavar="N",
+        help="https:// TARGETs: fail when the server's certificate has fewer than N days left "
+        "(fewer than 14 is a warning either way)",
+    )
     return p
+
+
+def cert_days(text: str) -> int:
+    """``--cert-days N``: a whole number of days, 1 to 3650 (as the checks file's cert_days)."""
+    import argparse
+
+    from netdiag.checks.spec import MAX_CERT_DAYS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 1 <= value <= MAX_CERT_DAYS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CERT_DAYS} days: {text!r}")
+    return value
 
 
 def command_line_check(target: Target, args: argparse.Namespace) -> Check:
@@ -60,6 +82,7 @@ def command_line_check(target: Target, args: argparse.Namespace) -> Check:
         database=args.database,
         table=args.table,
         app_env=True,
+        cert_days=args.cert_days if target.scheme == "https" else None,
     )
 
 
@@ -79,7 +102,13 @@ def _run(argv: list[str]) -> int:
         deadline_s = spec.deadline or deadline_s
     from netdiag.targets import expand_target
 
-    checks += [command_line_check(expand_target(text), args) for text in args.targets]
+    targets = [expand_target(text) for text in args.targets]
+    if args.cert_days is not None and not any(t.scheme == "https" for t in targets):
+        raise UsageError(
+            "--cert-days applies to https:// TARGET arguments (a checks file sets cert_days "
+            "per check)"
+        )
+    checks += [command_line_check(target, args) for target in targets]
     timeout = args.timeout or timeout
     deadline_s = args.deadline or deadline_s
 

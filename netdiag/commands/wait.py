@@ -171,8 +171,13 @@ class Waiter:
     def poll(self, state: Waiting) -> None:
         delay = min(FIRST_DELAY, self.interval)
         while not self.deadline.expired():
+            cut = self.deadline.remaining() < self.attempt_timeout
             status, detail = attempt(state, self.attempt_timeout, self.deadline)
             state.attempts += 1
+            if cut and status is Status.TIMEOUT and state.status not in (None, Status.OK):
+                # the last attempt, cut short by the total: it did not get as far as the ones
+                # before (a port named "speaks HTTP, not MySQL" stays named), keep their word
+                continue
             changed = status is not state.status
             state.status, state.detail = status, detail
             done = (status is not Status.OK) if self.invert else (status is Status.OK)

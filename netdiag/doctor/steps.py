@@ -430,26 +430,6 @@ def _probe(ctx: Context, options: ProbeOptions) -> Any:
     return probe.check(ctx.address, ctx.target.port, ctx.step_timeout)
 
 
-def what_answers(ctx: Context) -> str | None:
-    """``3306 speaks HTTP/1.0 (SimpleHTTP/0.6 Python/3.11.7), not MySQL`` when something
-    other than the target's protocol answers its address, else None."""
-    from netdiag.probes.identify.engine import identify
-    from netdiag.probes.identify.mismatch import matches, mismatch_detail
-
-    if ctx.address is None or ctx.target.port is None:
-        return None
-    found = identify(
-        ctx.address,
-        ctx.target.port,
-        scheme=ctx.target.scheme,
-        host=None if ctx.target.host_is_ip else ctx.target.host,
-        timeout=ctx.step_timeout,
-    )
-    if found.identity is None or matches(ctx.target.scheme, found.identity):
-        return None
-    return mismatch_detail(ctx.target.scheme, ctx.target.port, found.identity)
-
-
 def greeting(ctx: Context, step: Step) -> None:
     """The protocol's greeting from the address; from every holder when there are several."""
     from netdiag.probes.engine import probe_class
@@ -512,12 +492,8 @@ def _greeting_one(ctx: Context, step: Step) -> None:
         step.status, step.summary = FAIL, f"{fail.status}: {fail.detail}"
         step.facts = {"status": str(fail.status), **fail.facts}
         code = fail.facts.get("error_code")
-        if fail.status in (Status.PROTOCOL_MISMATCH, Status.TIMEOUT):
-            named = what_answers(ctx)
-            if named is not None:
-                fail.status = Status.PROTOCOL_MISMATCH
-                step.summary = f"{fail.status}: {named}"
-                step.facts["status"] = str(fail.status)
+        # the probe names what answers instead ("3306 speaks HTTP/1.0 (...), not MySQL"):
+        # identify.instead, the same for probe, check, wait and doctor
         if fail.status is Status.PROTOCOL_MISMATCH:
             step.fix = (
                 f"port {ctx.target.port} of {ctx.service} is not {scheme}: check the port "

@@ -42,10 +42,12 @@ class ProbeFailure(Exception):
 @record
 class Finding:
     """What a probe found at an address that answered as it should: ``summary`` is the
-    one-line detail of the result, ``facts`` the protocol findings (stable JSON keys)."""
+    one-line detail of the result, ``facts`` the protocol findings (stable JSON keys),
+    ``warnings`` what holds but will not for long (a certificate about to expire)."""
 
     summary: str
     facts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Probe(ABC):

@@ -87,7 +87,14 @@ def probe_address(probe: Probe, address: str, deadline: Deadline) -> ProbeResult
             probe.identity(), shown, Status.ERROR, _elapsed_ms(start), detail, "internal"
         )
     return ProbeResult(
-        probe.identity(), shown, Status.OK, _elapsed_ms(start), found.summary, None, found.facts
+        probe.identity(),
+        shown,
+        Status.OK,
+        _elapsed_ms(start),
+        found.summary,
+        None,
+        found.facts,
+        list(found.warnings),
     )
 
 

@@ -1,7 +1,9 @@
 """HTTP(S): GET one path, report status and latency; redirects reported, followed on request.
 
-TLS is verified against the target's host name unless ``insecure``; at most ``MAX_BODY`` bytes
-of a body are read.
+TLS is verified against the target's host name unless ``insecure``; the version, cipher and
+certificate go to the facts, and a certificate with fewer than ``CERT_WARN_DAYS`` left is a
+warning. At most ``MAX_BODY`` bytes of a body are read. A peer that is not HTTP (or not TLS for
+https) is named (identify.instead): ``8080 speaks MariaDB 10.11.19, not HTTP``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import http.client
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from netdiag.probes.base import Finding, Probe, ProbeFailure, Watchdog, connect
@@ -17,10 +19,18 @@ from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.probes.settings import HTTPSettings, parse_expected
 from netdiag.status import Status
 
+if TYPE_CHECKING:
+    import socket
+
+    from netdiag.probes.identify.instead import Instead
+
 __all__ = ["HTTPProbe", "HTTPSProbe", "HTTPSettings", "parse_expected"]
 
 MAX_BODY = 64 * 1024
 MAX_REDIRECTS = 5
+# A certificate with fewer days than this left is a warning on an ok result (probe, check);
+# ``check --cert-days N`` makes fewer than N a failure.
+CERT_WARN_DAYS = 14
 
 
 def _late(step: str) -> str:
@@ -114,30 +124,31 @@ class HTTPProbe(Probe):
             line += f" -> {facts['location']}"
         if not settings.accepts(code):
             raise ProbeFailure(Status.REJECTED, "response", f"{line} (status not expected)", facts)
-        return Finding(f"{line} in {facts['response_ms']:.1f} ms", facts)
+        warnings = certificate_warnings(facts.get("certificate"))
+        summary = f"{line} in {facts['response_ms']:.1f} ms"
+        if warnings:
+            summary += "; warning: " + "; ".join(warnings)
+        return Finding(summary, facts, warnings)
 
     def _get(
         self, scheme: str, host: str, address: str, port: int, path: str, deadline: float
     ) -> tuple[int, str, str | None, dict[str, Any]]:
+        from netdiag.probes.identify.instead import Instead
+
         left = max(0.001, deadline - time.monotonic())
         start = time.monotonic()
-        sock = connect(address, port, left, self.options.source_address)
+        source = self.options.source_address
+        sock = connect(address, port, left, source)
+        rtt = time.monotonic() - start
+        instead = Instead(scheme, address, port, deadline, host, source)
+        tls: dict[str, Any] = {}
         step = "tls"
         # http.client's timeout is per read: a peer dripping bytes would outlive it
         watchdog = Watchdog(sock, deadline)
         watchdog.__enter__()
         try:
             if scheme == "https":
-                ctx = ssl.create_default_context()
-                if self.settings().insecure:
-                    ctx.check_hostname = False
-                    ctx.verify_mode = ssl.CERT_NONE
-                sock.settimeout(max(0.001, deadline - time.monotonic()))
-                try:
-                    # a cut connection must raise, never read as a short answer
-                    sock = ctx.wrap_socket(sock, server_hostname=host, suppress_ragged_eofs=False)
-                except OSError as exc:
-                    raise self._tls_failure(exc, watchdog.fired) from None
+                sock = self._handshake(sock, host, rtt, instead)
             step = "request"
             conn = (
                 http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
@@ -156,38 +167,119 @@ class HTTPProbe(Probe):
             body = resp.read(MAX_BODY)
             if watchdog.fired:  # cut short: what was read is not the answer
                 raise TimeoutError
+            if scheme == "https":  # after the response: reading it is not the server's time
+                tls = self._tls_facts(sock, host)
             facts = {
                 "response_ms": round(response_ms, 3),
                 "body_bytes_read": len(body),
                 "content_type": resp.getheader("Content-Type"),
                 "server": resp.getheader("Server"),
                 "tls": scheme == "https",
+                **tls,
             }
             return resp.status, resp.reason or "", resp.getheader("Location"), facts
         except TimeoutError:
             raise ProbeFailure(Status.TIMEOUT, step, _late(step)) from None
+        except ProbeFailure:
+            raise
         except (OSError, http.client.HTTPException) as exc:
             if watchdog.fired:
                 raise ProbeFailure(Status.TIMEOUT, step, _late(step)) from None
-            raise self._classify(exc, step) from None
+            watchdog.__exit__()
+            sock.close()  # first: a server that serves one connection at a time can answer
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise self._untrusted(exc, host, instead) from None
+            failure = self._tls_failure(exc) if step == "tls" else None
+            if failure is None:
+                failure = self._classify(exc, step)
+            seen = b""
+            if isinstance(exc, http.client.BadStatusLine) and not isinstance(
+                exc, http.client.RemoteDisconnected
+            ):
+                seen = str(exc.line)[:512].encode("latin-1", errors="replace")
+            raise instead.name(failure, seen, "http" if step != "tls" else None) from None
         finally:
             watchdog.__exit__()
             sock.close()
 
+    def _handshake(
+        self, sock: socket.socket, host: str, rtt: float, instead: Instead
+    ) -> ssl.SSLSocket:
+        """The TLS handshake, verified unless ``insecure``. A TLS server answers the hello at
+        once: silence beyond the answer wait is identified beside it (identify.instead), and
+        the handshake goes on until the deadline."""
+        from netdiag.probes.identify.timing import waits
+
+        ctx = ssl.create_default_context()
+        if self.settings().insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        # a cut connection must raise, never read as a short answer
+        tls = ctx.wrap_socket(
+            sock, server_hostname=host, suppress_ragged_eofs=False, do_handshake_on_connect=False
+        )
+        _, answer = waits(rtt)
+        tls.settimeout(max(0.001, min(answer, instead.left())))
+        try:
+            try:
+                tls.do_handshake()
+                return tls
+            except TimeoutError:
+                if instead.left() <= 0:
+                    raise
+            instead.nudge_beside(tls, rtt, step="tls")  # no reconnect: the handshake goes on
+            tls.settimeout(max(0.001, instead.left()))
+            tls.do_handshake()
+            return tls
+        except BaseException:
+            tls.close()  # wrap_socket took the connection over from ``sock``
+            raise
+
     @staticmethod
-    def _tls_failure(exc: OSError, cut: bool) -> ProbeFailure | OSError:
-        """What a failed TLS handshake means; ``cut`` when the watchdog ended it."""
-        if cut:
-            return ProbeFailure(Status.TIMEOUT, "tls", _late("tls"))
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return ProbeFailure(
-                Status.ERROR, "tls", f"TLS certificate not trusted: {exc.verify_message}"
+    def _tls_facts(sock: ssl.SSLSocket, host: str) -> dict[str, Any]:
+        from netdiag.probes.identify import certs
+
+        return certs.session(sock, host)
+
+    def _untrusted(
+        self, exc: ssl.SSLCertVerificationError, host: str, instead: Instead
+    ) -> ProbeFailure:
+        """The certificate a verification refused, named: its facts come from a handshake of
+        the identification's own (a refused handshake leaves no certificate to read)."""
+        from netdiag.probes.identify import certs
+        from netdiag.probes.identify.engine import identify
+        from netdiag.probes.identify.instead import MIN_LEFT
+
+        message = str(exc.verify_message or exc.reason or exc)
+        code = exc.verify_code if isinstance(exc.verify_code, int) else None
+        facts: dict[str, Any] = {"tls_verify_error": message, "tls_verify_code": code}
+        named = message
+        if instead.left() > MIN_LEFT:
+            found = identify(
+                instead.address,
+                instead.port,
+                scheme="https",
+                host=host,
+                timeout=instead.left(),
+                source=instead.source,
+                stages=[["tls"]],
             )
+            got = found.identity.facts if found.identity is not None else {}
+            for key in ("tls_version", "cipher", "cipher_bits", "certificate"):
+                if key in got:
+                    facts[key] = got[key]
+            if "certificate" in facts:
+                named = certs.untrusted(facts["certificate"], code, message, host)
+        return ProbeFailure(Status.ERROR, "tls", f"TLS certificate not trusted: {named}", facts)
+
+    @staticmethod
+    def _tls_failure(exc: Exception) -> ProbeFailure | None:
+        """What a failed TLS handshake means (None: a socket error, classified as any other)."""
         if isinstance(exc, ssl.SSLError):
             return ProbeFailure(
                 Status.PROTOCOL_MISMATCH, "tls", f"TLS handshake failed: {exc.reason}"
             )
-        return exc  # a socket error or a timeout: classified with the others below
+        return None
 
     @staticmethod
     def _classify(exc: Exception, step: str) -> ProbeFailure:
@@ -219,3 +311,15 @@ class HTTPProbe(Probe):
 
 class HTTPSProbe(HTTPProbe):
     scheme = "https"
+
+
+def certificate_warnings(cert: dict[str, Any] | None) -> list[str]:
+    """``certificate CN=x expires in 3 days`` when fewer than CERT_WARN_DAYS are left (or it
+    expired: only an ``--insecure`` probe gets that far)."""
+    if not cert or "days_left" not in cert:
+        return []
+    if cert.get("expired") or cert["days_left"] < CERT_WARN_DAYS:
+        from netdiag.probes.identify import certs
+
+        return [certs.expiry(cert)]
+    return []

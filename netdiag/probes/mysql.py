@@ -4,6 +4,10 @@ Without a user the probe reads one bounded packet and classifies it (greeting, E
 bytes, silence). With a user it logs in through PyMySQL the way the todo app does, runs
 ``SELECT VERSION()``, checks the database and optionally a table, and quits cleanly, so a
 healthy prober never counts as a connection error in the server's host cache.
+
+Either way the greeting is awaited only as long as a MySQL server takes to send it; a port
+that stays silent is then identified beside the probe's connection (identify.instead), so an
+HTTP server on 3306 is named at once instead of timing out.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from netdiag.probes.base import (
     recv_exactly,
     recv_some,
 )
+from netdiag.probes.identify.instead import Instead
 from netdiag.probes.settings import MySQLLogin
 from netdiag.secrets import redact
 from netdiag.status import Status
@@ -187,9 +192,7 @@ class MySQLProbe(Probe):
 
     def check(self, address: str, port: int, timeout: float) -> Finding:
         login = self.login()
-        if login.user:
-            return self._login_check(address, port, timeout, login)
-        if login.table or login.database:
+        if not login.user and (login.table or login.database):
             what = "table" if login.table else "database"
             # never an "ok" that silently skipped what was asked
             raise ProbeFailure(
@@ -198,11 +201,39 @@ class MySQLProbe(Probe):
                 f"checking a {what} needs a login: give --user (or MYSQL_USER, or "
                 "mysql://USER@HOST)",
             )
-        return self._greeting_check(address, port, timeout)
-
-    def _greeting_check(self, address: str, port: int, timeout: float) -> Finding:
         deadline = time.monotonic() + timeout
-        sock = connect(address, port, timeout, self.options.source_address)
+        instead = Instead.of(self, address, port, deadline)
+        try:
+            if login.user:
+                return self._login_check(address, port, timeout, login, instead)
+            return self._greeting_check(address, port, instead)
+        except ProbeFailure as fail:
+            if fail.step != "greeting":
+                raise
+            # the connection is closed by now: a server that serves one at a time can answer
+            raise instead.name(fail) from None
+
+    def _connect(self, address: str, port: int, instead: Instead) -> socket.socket:
+        """Connect, then wait for the greeting only as long as a MySQL server takes to send
+        it; a silent port is nudged beside it (identify.instead)."""
+        source = self.options.source_address
+        start = time.monotonic()
+        sock = connect(address, port, max(0.001, instead.left()), source)
+        try:
+            return instead.await_answer(
+                sock,
+                time.monotonic() - start,
+                sent=None,
+                step="greeting",
+                reconnect=lambda left: connect(address, port, left, source),
+            )
+        except BaseException:
+            _close(sock)
+            raise
+
+    def _greeting_check(self, address: str, port: int, instead: Instead) -> Finding:
+        deadline = instead.deadline
+        sock = self._connect(address, port, instead)
         try:
             first = read_first_packet(sock, deadline)
             if isinstance(first, wire.ErrPacket):
@@ -215,15 +246,17 @@ class MySQLProbe(Probe):
         tls = "TLS offered" if first.tls_offered else "no TLS"
         return Finding(f"{first.flavor} {first.version}, {tls}, auth {first.auth_plugin}", facts)
 
-    def _login_check(self, address: str, port: int, timeout: float, login: MySQLLogin) -> Finding:
+    def _login_check(
+        self, address: str, port: int, timeout: float, login: MySQLLogin, instead: Instead
+    ) -> Finding:
         import pymysql
 
         from netdiag.probes import mysql_driver as driver
 
-        deadline = time.monotonic() + timeout
+        deadline = instead.deadline
         secret = login.password
         step = "connect"
-        sock = connect(address, port, timeout, self.options.source_address)
+        sock = self._connect(address, port, instead)
         # as PyMySQL does for its own sockets: without it Nagle + delayed ACK stall each query
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         left = max(0.001, deadline - time.monotonic())

@@ -10,11 +10,14 @@ import contextlib
 import socket
 import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netdiag.probes.base import Finding, Probe, ProbeFailure, connect, recv_exactly, recv_some
 from netdiag.probes.mysql_wire import describe_foreign
 from netdiag.status import Status
+
+if TYPE_CHECKING:
+    from netdiag.probes.identify.instead import Instead
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 PROTOCOL_3 = 196608
@@ -115,12 +118,53 @@ class PostgresProbe(Probe):
     scheme = "postgres"
 
     def check(self, address: str, port: int, timeout: float) -> Finding:
+        from netdiag.probes.identify.instead import Instead
+
         deadline = time.monotonic() + timeout
+        instead = Instead.of(self, address, port, deadline)
+        held: list[socket.socket] = []
+        try:
+            return self._check(address, port, timeout, instead, held)
+        except ProbeFailure as fail:
+            if fail.step not in ("ssl_request", "startup"):
+                raise
+            for sock in held:  # before naming: a server that serves one at a time can answer
+                sock.close()
+            seen = bytes.fromhex(fail.facts.get("seen", ""))
+            named = instead.name(fail, seen, "postgres" if fail.step == "ssl_request" else None)
+            if "seen" in named.facts:
+                named.facts["seen"] = named.facts["seen"][:128]  # 64 bytes, as documented
+            raise named from None
+
+    def _check(
+        self,
+        address: str,
+        port: int,
+        timeout: float,
+        instead: Instead,
+        held: list[socket.socket],
+    ) -> Finding:
+        deadline = instead.deadline
         source = self.options.source_address
         facts: dict[str, Any] = {}
-        sock = connect(address, port, timeout, source)
-        try:
+
+        def ssl_request(left: float) -> socket.socket:
+            sock = connect(address, port, left, source)
+            held.append(sock)
             sock.sendall(SSL_REQUEST)
+            return sock
+
+        start = time.monotonic()
+        sock = ssl_request(timeout)
+        try:
+            # PostgreSQL answers at once: silence beyond the answer wait is identified beside
+            sock = instead.await_answer(
+                sock,
+                time.monotonic() - start,
+                sent="postgres",
+                step="ssl_request",
+                reconnect=ssl_request,
+            )
             try:
                 answer = recv_exactly(sock, 1, deadline, "ssl_request")
             except ProbeFailure as fail:
@@ -139,13 +183,15 @@ class PostgresProbe(Probe):
                     Status.PROTOCOL_MISMATCH,
                     "ssl_request",
                     f"not PostgreSQL: SSLRequest answered with {describe_foreign(seen)}",
-                    {"seen": seen[:64].hex()},
+                    # all of it (<= 256 bytes) for naming the peer; check() keeps 64
+                    {"seen": seen.hex()},
                 )
             facts["tls_offered"] = answer == b"S"
             if answer == b"S":  # TLS would start now; use a fresh connection for the startup
                 sock.close()
                 left = max(0.001, deadline - time.monotonic())
                 sock = connect(address, port, left, source)
+                held.append(sock)
             sock.sendall(startup_message())
             kind, payload = _read_message(sock, deadline, "startup")
             try:

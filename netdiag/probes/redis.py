@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from typing import Any
 
@@ -35,11 +36,27 @@ class RedisProbe(Probe):
     scheme = "redis"
 
     def check(self, address: str, port: int, timeout: float) -> Finding:
+        from netdiag.probes.identify.instead import Instead
+
         deadline = time.monotonic() + timeout
-        sock = connect(address, port, timeout, self.options.source_address)
-        try:
+        instead = Instead.of(self, address, port, deadline)
+        source = self.options.source_address
+        held: list[socket.socket] = []
+
+        def ping(left: float) -> socket.socket:
+            sock = connect(address, port, left, source)
+            held.append(sock)
             sock.sendall(PING)
-            data = b""
+            return sock
+
+        data = b""
+        try:
+            start = time.monotonic()
+            sock = ping(timeout)
+            # Redis answers at once: silence beyond the answer wait is identified beside
+            sock = instead.await_answer(
+                sock, time.monotonic() - start, sent="redis", step="ping", reconnect=ping
+            )
             while b"\r\n" not in data and len(data) < MAX_REPLY:
                 try:
                     data += recv_some(sock, MAX_REPLY - len(data), deadline, "ping")
@@ -51,6 +68,9 @@ class RedisProbe(Probe):
                         fail.facts["seen"] = data[:64].hex()
                     elif not data and fail.status is Status.TIMEOUT:
                         fail.detail = f"no reply to PING within {timeout:g}s"
+                    elif data:  # closed or reset mid-reply: what came is still evidence
+                        fail.detail = f"{fail.detail} after {describe_foreign(data)}"
+                        fail.facts["seen"] = data[:64].hex()
                     raise
             status, detail, facts = classify_reply(data.split(b"\r\n", 1)[0])
             facts["reply"] = data.split(b"\r\n", 1)[0][:80].decode("utf-8", errors="replace")
@@ -59,5 +79,12 @@ class RedisProbe(Probe):
             with contextlib.suppress(OSError):
                 sock.sendall(QUIT)
             return Finding(detail, facts)
+        except ProbeFailure as fail:
+            if fail.step != "ping":
+                raise
+            for sock in held:  # before naming: a server that serves one at a time can answer
+                sock.close()
+            raise instead.name(fail, data, "redis") from None
         finally:
-            sock.close()
+            for sock in held:
+                sock.close()

@@ -8,6 +8,10 @@ identifies the peer. A peer silent through all of it is reported ``silent`` afte
 banner wait + one answer wait per stage, not after ``timeout``. Every read is bounded in bytes,
 and the whole run, TLS handshake included, ends by ``timeout`` (one selector loop, no blocking
 call but the first connect, which has the same deadline).
+
+A probe that met silence on its own connection passes it as ``watch``: the engine then nudges
+on fresh connections only, never reads or writes the watched one, and stops as soon as it
+becomes readable (state ``watched``: the probe's own answer came after all).
 """
 
 from __future__ import annotations
@@ -30,29 +34,18 @@ from netdiag.probes.identify.model import (
     IDENTIFIED,
     SILENT,
     UNRECOGNISED,
+    WATCHED,
     Identification,
     Identity,
 )
+from netdiag.probes.identify.timing import COMPLETE_FACTOR, waits
 
-# How long to listen for a greeting before nudging: a server-first peer (MySQL, SSH) sends its
-# greeting half a round trip after the connect completes, plus the time to start a thread or
-# fork. 100 ms covers that on a LAN even on a loaded 2-core host (MariaDB greets in ~1 ms
-# there); RTT_FACTOR round trips on top cover slower links; the ceiling keeps a far peer from
-# holding a scan.
-BANNER_FLOOR = 0.10
-BANNER_CEILING = 1.5
-# How long one stage of nudges waits for an answer: a request/answer round trip plus the
-# server's own work (an HTTP app routing "/", a TLS server signing). 150 ms is ample for the
-# servers netdiag meets on container networks; a slower app is reported silent, never held on.
-ANSWER_FLOOR = 0.15
-ANSWER_CEILING = 2.0
-RTT_FACTOR = 4
-# Once a first byte arrived, the rest of a greeting or answer must follow within this many
-# answer waits (a drip does not get to extend it byte by byte).
-COMPLETE_FACTOR = 2
 MAX_ANSWER = 16 * 1024  # bytes kept per connection for the parsers
 MAX_TLS = 64 * 1024  # bytes fed to a TLS handshake (certificate chains run to ~10 KB)
 RECV_CHUNK = 4096
+
+# The selector's data for a watched connection (identify(watch=...)): not a channel.
+_WATCH = object()
 
 FAREWELL = {
     "smtp": b"QUIT\r\n",
@@ -62,13 +55,6 @@ FAREWELL = {
     "imap": b"a1 LOGOUT\r\n",
     "redis": resp.QUIT,
 }
-
-
-def waits(rtt: float) -> tuple[float, float]:
-    """(banner wait, answer wait) in seconds for a connect that took ``rtt`` seconds."""
-    banner = min(BANNER_CEILING, BANNER_FLOOR + RTT_FACTOR * rtt)
-    answer = min(ANSWER_CEILING, ANSWER_FLOOR + RTT_FACTOR * rtt)
-    return banner, answer
 
 
 class _TLS:
@@ -114,15 +100,7 @@ class _TLS:
         return self.step()
 
     def facts(self, host: str | None) -> dict[str, Any]:
-        found: dict[str, Any] = {"tls_version": self.obj.version()}
-        cipher = self.obj.cipher()
-        if cipher:
-            found["cipher"], _, found["cipher_bits"] = cipher
-        der = self.obj.getpeercert(binary_form=True)
-        if der:
-            with contextlib.suppress(ValueError):
-                found["certificate"] = certs.facts(der, host)
-        return found
+        return certs.session(self.obj, host)
 
 
 class _Channel:
@@ -207,6 +185,12 @@ class _Run:
         self.winner: _Channel | None = None
         self.guess: _Channel | None = None
         self.spoke_first = False
+        # the connection that listens for a greeting; None when a caller's is watched instead
+        self.listener: _Channel | None = None
+        self.watch: socket.socket | None = None
+        self.watched = False  # the watched connection became readable
+        self.released = False  # the watched connection was shut down (see release)
+        self.may_release = True
 
     # -- channels
     def add(self, ch: _Channel) -> None:
@@ -275,9 +259,10 @@ class _Run:
         names = self.stages[self.stage]
         self.stage += 1
         self.next_stage_at = now + self.answer if self.stage < len(self.stages) else None
-        listener = self.channels[0]
+        listener = self.listener
         reuse = (
-            listener.nudge is None
+            listener is not None
+            and listener.nudge is None
             and not listener.done
             and not listener.buf
             and self.hint not in nudges.SERVER_FIRST
@@ -298,7 +283,7 @@ class _Run:
             ch = _Channel(name, sock, connecting=True)
             ch.window_end = min(self.hard, now + self.answer)
             self.add(ch)
-        if listener.nudge is None and not listener.done:
+        if listener is not None and listener.nudge is None and not listener.done:
             # a slow greeting still counts: keep listening as long as the nudges wait
             listener.window_end = min(self.hard, now + self.answer)
 
@@ -343,7 +328,7 @@ class _Run:
         if ch.first_at is None:
             ch.first_at = now
             ch.window_end = min(self.hard, now + COMPLETE_FACTOR * self.answer)
-            if ch is self.channels[0] and ch.nudge is None:
+            if ch is self.listener and ch.nudge is None:
                 self.spoke_first = True
         if len(ch.buf) < MAX_ANSWER:
             ch.buf += data[: MAX_ANSWER - len(ch.buf)]
@@ -366,14 +351,48 @@ class _Run:
             return
         self.update(ch)
 
+    # -- a watched connection
+    def should_release(self, now: float) -> bool:
+        """The first nudge's window is over, every nudge connected and none heard a thing,
+        while the watched connection stays silent: a server that serves one connection at a
+        time (openssl s_server) may be holding the nudges in its backlog behind the watched
+        one."""
+        if self.watch is None or self.released or not self.may_release:
+            return False
+        if self.next_stage_at is not None:
+            return False
+        waiting = [ch for ch in self.channels if not ch.done]
+        if not waiting or any(ch.buf or ch.eof or ch.error for ch in self.channels):
+            return False
+        return all(not ch.connecting for ch in waiting) and now >= min(
+            ch.window_end for ch in waiting
+        )
+
+    def release(self, now: float) -> None:
+        """Shut the watched connection down and give the silent nudges one more answer wait."""
+        assert self.watch is not None
+        self.released = True
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(self.watch)
+        with contextlib.suppress(OSError):
+            self.watch.shutdown(socket.SHUT_RDWR)
+        for ch in self.channels:
+            if not ch.done:
+                ch.window_end = min(self.hard, now + self.answer)
+
     # -- the loop
     def loop(self) -> None:
-        while self.winner is None:
+        while self.winner is None and not self.watched:
             now = time.monotonic()
             if now >= self.hard:
                 break
-            listener = self.channels[0]
-            hung_up = listener.nudge is None and listener.eof and not listener.buf
+            listener = self.listener
+            hung_up = (
+                listener is not None
+                and listener.nudge is None
+                and listener.eof
+                and not listener.buf
+            )
             if self.spoke_first or hung_up:
                 # a server that speaks first is never nudged: its greeting decides alone; one
                 # that hangs up at once (docker-proxy without a backend) would hang up again
@@ -383,6 +402,8 @@ class _Run:
                 now >= self.next_stage_at or all(ch.done for ch in self.channels)
             ):
                 self.start_stage(now)  # when due, or at once when every answer is in
+            if self.should_release(now):
+                self.release(now)
             for ch in self.channels:
                 if not ch.done and now >= ch.window_end:
                     self.finish(ch, now)
@@ -395,6 +416,9 @@ class _Run:
                 ends.append(self.next_stage_at)
             wake = min([self.hard, *ends])
             for key, events in self.sel.select(max(0.0, wake - time.monotonic())):
+                if key.data is _WATCH:
+                    self.watched = True
+                    break
                 ch = key.data
                 if ch.done:
                     continue
@@ -407,18 +431,18 @@ class _Run:
                     break
         now = time.monotonic()
         for ch in self.channels:
+            if self.watched or self.winner is not None:
+                break
             if not ch.done and ch.buf:
                 self.finish(ch, now)  # the deadline came: name what the bytes so far allow
-            if self.winner is not None:
-                break
 
     def close(self) -> None:
-        if self.winner is None:
+        if self.winner is None and not self.watched:
             self.winner = self.guess
         for ch in self.channels:
             if ch is not self.winner:
                 ch.close()
-        self.sel.close()
+        self.sel.close()  # never closes the watched connection: it is the caller's
 
 
 def _farewell(ch: _Channel, found: Identity, deadline: float) -> None:
@@ -445,9 +469,13 @@ def _farewell(ch: _Channel, found: Identity, deadline: float) -> None:
 
 def _describe_silence(run: _Run, cut: bool) -> str:
     shown = [nudges.NUDGES[n].shown for n in run.sent]
-    what = f"no greeting within {run.banner * 1000:.0f} ms"
-    if shown:
-        what += f" and no answer to {', '.join(shown)} within {run.answer * 1000:.0f} ms"
+    answer = f"no answer to {', '.join(shown)} within {run.answer * 1000:.0f} ms"
+    if run.listener is None:  # a watched connection: the caller listened for the greeting
+        what = answer if shown else "no nudge sent"
+    else:
+        what = f"no greeting within {run.banner * 1000:.0f} ms"
+        if shown:
+            what += f" and {answer}"
     if cut:
         what += " (the deadline came first)"
     return f"open (silent): {what}"
@@ -462,42 +490,74 @@ def identify(
     timeout: float = 3.0,
     source: str | None = None,
     stages: list[list[str]] | None = None,
+    watch: socket.socket | None = None,
+    rtt: float | None = None,
+    release: bool = True,
 ) -> Identification:
     """Name what answers ``address:port`` within ``timeout`` seconds; never raises for a peer.
 
     ``scheme`` (mysql, postgres, http, https, ...) and the port choose the nudges and their
     order; ``host`` is the name asked for (TLS SNI, certificate name check, HTTP Host);
     ``stages`` overrides the nudge plan (``[]``: only listen for a greeting).
+
+    ``watch``: a connection of the caller's to the same port that has heard nothing so far
+    (``rtt``: its connect time). The nudges start at once on connections of their own (by
+    default every nudge but the one ``scheme`` calls for, which the caller sent); the engine
+    returns ``watched`` as soon as ``watch`` becomes readable, and never reads, writes or
+    closes it. When every nudge stays silent through its window, the engine shuts ``watch``
+    down (``released``) and gives the nudges one more answer wait: a server that serves one
+    connection at a time (openssl s_server) answers them only once the caller's is gone;
+    ``release=False`` keeps it (the caller cannot start over on a new connection).
     """
     start = time.monotonic()
     hard = start + max(0.0, timeout)
-    try:
-        sock = connect(address, port, max(0.001, timeout), source)
-    except ProbeFailure as fail:
-        return Identification(
-            address,
-            port,
-            FAILED,
-            fail.detail,
-            status=str(fail.status),
-            elapsed_ms=(time.monotonic() - start) * 1000,
-        )
-    connected = time.monotonic()
-    rtt = connected - start
+    if watch is None:
+        try:
+            sock = connect(address, port, max(0.001, timeout), source)
+        except ProbeFailure as fail:
+            return Identification(
+                address,
+                port,
+                FAILED,
+                fail.detail,
+                status=str(fail.status),
+                elapsed_ms=(time.monotonic() - start) * 1000,
+            )
+        connected = time.monotonic()
+        rtt = connected - start
+    else:
+        connected, rtt = start, rtt or 0.0
     banner, answer = waits(rtt)
-    plan = nudges.plan(port, scheme) if stages is None else stages
+    if stages is not None:
+        plan = stages
+    elif watch is not None:
+        own = nudges.expected(port, scheme)
+        plan = [[n for n in nudges.ORDER if n != own]]
+    else:
+        plan = nudges.plan(port, scheme)
     run = _Run(address, port, scheme, host, source, hard, banner, answer, plan)
-    sock.setblocking(False)
-    listener = _Channel(None, sock, connecting=False)
-    listener.window_end = min(hard, connected + banner)
-    run.add(listener)
-    run.next_stage_at = listener.window_end if plan else None
+    if watch is None:
+        sock.setblocking(False)
+        listener = _Channel(None, sock, connecting=False)
+        listener.window_end = min(hard, connected + banner)
+        run.add(listener)
+        run.listener = listener
+        run.next_stage_at = listener.window_end if plan else None
+    else:
+        run.watch, run.may_release = watch, release
+        run.sel.register(watch, selectors.EVENT_READ, _WATCH)
+        run.next_stage_at = start if plan else None
     try:
         run.loop()
     finally:
         run.close()
     elapsed = lambda: (time.monotonic() - start) * 1000  # noqa: E731
     result = Identification(address, port, SILENT, "", connect_ms=rtt * 1000, nudges=list(run.sent))
+    result.released = run.released
+    if run.watched and (run.winner is None or run.winner.found is None):
+        result.state, result.detail = WATCHED, "the watched connection got its answer first"
+        result.elapsed_ms = elapsed()
+        return result
     if run.winner is not None and run.winner.found is not None:
         found = run.winner.found
         _farewell(run.winner, found, min(hard, time.monotonic() + answer))

@@ -87,13 +87,16 @@ SILENT = "silent"  # connected; nothing came back to the banner wait or to any n
 UNRECOGNISED = "unrecognised"  # bytes came back that no parser knows
 CLOSED = "closed"  # the peer closed every connection without sending anything
 FAILED = "failed"  # the first connect failed (refused, timeout, unreachable, error)
+# only with ``identify(watch=sock)``: the caller's own connection got its answer first
+WATCHED = "watched"
 
 
 @dataclass
 class Identification:
     """The outcome of identifying one ``address:port``.
 
-    ``state`` is one of identified/silent/unrecognised/closed/failed; ``status`` the connect's
+    ``state`` is one of identified/silent/unrecognised/closed/failed (and watched, see
+    ``engine.identify``); ``status`` the connect's
     status (from the shared vocabulary) when the connect failed; ``nudges`` the nudges sent;
     ``seen`` the first bytes of an unrecognised answer; times in milliseconds.
     """
@@ -108,6 +111,9 @@ class Identification:
     elapsed_ms: float = 0.0
     nudges: list[str] = field(default_factory=list)
     seen: bytes = b""
+    # only with ``identify(watch=sock)``: the engine shut the caller's connection down so that
+    # a server that serves one connection at a time could answer the nudges queued behind it
+    released: bool = False
 
     @property
     def open(self) -> bool:
