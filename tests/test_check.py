@@ -78,6 +78,7 @@ def test_quiet_prints_only_failures():
     assert ok.returncode == 0 and ok.stdout == ""
 
 
+@pytest.mark.slow
 def test_timeout_on_full_backlog_respects_timeout():
     with full_backlog() as port:
         out = run_netdiag("check", "--timeout", "0.5", "--json", f"tcp://127.0.0.1:{port}")
@@ -139,6 +140,7 @@ def write(tmp_path, text: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_checks_file_every_network_status(tmp_path, dns_server):
     refused = closed_port()
     with listener() as up, full_backlog() as stuck:
@@ -412,6 +414,7 @@ def test_structured_garbage_is_rejected_cleanly(table):
         assert message.startswith("f.toml:"), message
 
 
+@pytest.mark.slow
 def test_interrupt_exits_1_not_130():
     """^C during a check (e.g. docker stop while the HEALTHCHECK runs) still exits 0 or 1."""
     with full_backlog() as stuck:

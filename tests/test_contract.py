@@ -47,6 +47,7 @@ def test_quiet_wait_prints_nothing_when_all_is_well() -> None:
     assert (wait.returncode, wait.stdout, wait.stderr) == (0, "", "")
 
 
+@pytest.mark.slow
 def test_wait_takes_deadline_as_its_timeout() -> None:
     port = closed_port()
     same = run_netdiag("wait", "-q", f"127.0.0.1:{port}", "--deadline", "0.3")

@@ -182,6 +182,7 @@ def test_json_document(server: FakeEmbeddedDNS) -> None:
     assert second["errors"] == ["Truncated, retrying in TCP mode."]
 
 
+@pytest.mark.slow
 def test_json_no_reply(server: FakeEmbeddedDNS) -> None:
     proc = run_netdiag(
         "dig", "@127.0.0.1", "-p", str(server.silent_port), "+json", "+time=1", "+tries=1", "mysql"
@@ -265,6 +266,7 @@ def test_render_survives_any_parsable_reply(wire: bytes, flips: list[tuple[int, 
     json.dumps(digformat.answer_json(answer))
 
 
+@pytest.mark.slow
 def test_hostile_server_no_traceback_no_hang(tmp_path) -> None:
     """A UDP peer answering junk with the right id, a TCP peer promising 65535 bytes and stalling."""
     import socket

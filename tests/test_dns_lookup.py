@@ -88,6 +88,7 @@ def test_a_malformed_reply_is_not_no_reply(behaviour: str, server: FakeEmbeddedD
     assert took < TIMEOUT
 
 
+@pytest.mark.slow
 def test_strays_alone_are_malformed_after_the_timeout(server: FakeEmbeddedDNS) -> None:
     """Wrong-ID and header-less datagrams are skipped (spoofing), but said when nothing else came."""
     fail, took = failure("wrong-id" + H, server.port, 0.5, ("A",))
@@ -97,6 +98,7 @@ def test_strays_alone_are_malformed_after_the_timeout(server: FakeEmbeddedDNS) -
     assert fail.kind == FailureKind.MALFORMED and "5-byte datagram" in fail.detail
 
 
+@pytest.mark.slow
 def test_silence_is_no_reply(server: FakeEmbeddedDNS) -> None:
     fail, _ = failure("anything" + H, server.silent_port, 0.5)
     assert fail.kind == FailureKind.NO_REPLY and "no reply from resolver" in fail.detail

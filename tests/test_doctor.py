@@ -59,6 +59,7 @@ def test_nxdomain_stops_at_the_name(tmp_path):
     assert docker["summary"].startswith("Docker API not available: no Docker socket")
 
 
+@pytest.mark.slow
 def test_no_reply_is_told_apart_from_nxdomain(tmp_path):
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
     silent.bind(("127.0.0.1", 0))
@@ -91,6 +92,7 @@ def test_refused_names_the_fix_and_what_was_not_checked():
     assert "listening on 0.0.0.0" in doc["fix"]
 
 
+@pytest.mark.slow
 def test_silent_network_is_a_connect_timeout():
     with full_backlog() as port:
         code, doc = doctor(f"tcp://127.0.0.1:{port}")

@@ -66,6 +66,7 @@ def test_probe_table_escapes_and_json_keeps_the_exact_text(behaviour, scheme: st
     assert "\x1b[2J" in raw or "1b5b324a" in raw  # the peer's bytes, exactly (or as hex)
 
 
+@pytest.mark.slow
 def test_wait_progress_and_doctor_steps_escape_peer_text() -> None:
     with hostile.hostile_peer(hostile.mysql_err_with_controls) as peer:
         wait = run_netdiag("wait", "--timeout", "0.5", peer.url("mysql"), env=ENV)

@@ -116,6 +116,7 @@ def test_redis_version_and_auth(redis_server, redis_auth) -> None:  # type: igno
     assert locked.detail == "speaks Redis (requires AUTH)"
 
 
+@pytest.mark.slow
 def test_python_http_server(python_http) -> None:  # type: ignore[no-untyped-def]
     server = python_http.info["server"]
     for scheme in (None, "http", "mysql", "postgres", "redis", "https"):
@@ -169,6 +170,7 @@ def test_rabbitmq(rabbitmq) -> None:  # type: ignore[no-untyped-def]
 # --- hostile peers ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_silent_port_does_not_hold_the_caller() -> None:
     with hostile.hostile_peer(hostile.silent) as peer:
         result = ident(peer.host, peer.port)
@@ -243,6 +245,7 @@ def test_many_ports_at_once_cost_one_budget(redis_server, python_http) -> None: 
     assert took < budget(found[pairs[0]], 1)
 
 
+@pytest.mark.slow
 def test_no_socket_outlives_an_identification(python_http) -> None:  # type: ignore[no-untyped-def]
     import gc
 

@@ -84,6 +84,7 @@ def test_mesh_with_no_agent_answering(lab) -> None:
     assert doc["ok"] is False and doc["nodes"] == [] and "refused" in doc["error"]
 
 
+@pytest.mark.slow
 def test_agent_once_text_quiet_json_and_deadline(lab) -> None:
     from tests.support.mesh_lab import free_common_port
 

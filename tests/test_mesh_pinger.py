@@ -135,6 +135,7 @@ def test_round_deadline_caps_every_step():
     assert got.status == "timeout" and took < 10.0 / 2  # the 0.3 s deadline won, not 10 s
 
 
+@pytest.mark.slow
 def test_udp_echo_ignores_junk_and_replies():
     server = udp_echo.EchoServer("127.0.0.1", 0).start()
     try:

@@ -79,6 +79,7 @@ def test_cleartext_password_is_refused_without_tls(plugin: bytes) -> None:
     assert elapsed < TIMEOUT + 1.0 and peak < MEMORY_BOUND
 
 
+@pytest.mark.slow
 def test_cleartext_refusal_via_the_command_line() -> None:
     received: list[bytes] = []
     with hostile.hostile_peer(hostile.auth_switch(b"mysql_clear_password", received)) as peer:

@@ -103,6 +103,7 @@ def test_describe_foreign() -> None:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_parse_or_parse_error(data: bytes) -> None:

@@ -84,6 +84,7 @@ CASES = [
     [pytest.param(*c, marks=_tier(c[1], c[0], c[2])) for c in CASES],
     ids=[f"{c[1]}-{c[0].__name__}" for c in CASES],
 )
+@pytest.mark.slow
 def test_hostile_peer(behaviour, scheme: str, status: str, words: str) -> None:
     with hostile.hostile_peer(behaviour) as peer:
         result, elapsed, peak = probe_in_process(peer.url(scheme))
@@ -108,6 +109,7 @@ LOGIN_CASES = [
     [pytest.param(*c, marks=_tier("login", c[0], c[1])) for c in LOGIN_CASES],
     ids=[c[0].__name__ for c in LOGIN_CASES],
 )
+@pytest.mark.slow
 def test_hostile_peer_in_login_mode(behaviour, status: str, words: str) -> None:
     # the greeting is vetted before PyMySQL sees the socket: the driver never meets the peer
     import pymysql  # noqa: F401  (imported before tracing)
@@ -143,6 +145,7 @@ def test_hostile_via_cli_json_is_one_line_not_traceback() -> None:
     assert res["status"] == "protocol_mismatch"
 
 
+@pytest.mark.slow
 def test_deadline_caps_many_silent_targets() -> None:
     with hostile.hostile_peer(hostile.silent) as peer:
         start = time.monotonic()

@@ -211,6 +211,7 @@ def late_greeting(delay: float) -> hostile.Behaviour:
     return behaviour
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.3, 0.8])
 def test_a_late_greeting_is_still_mysql(delay: float) -> None:
     # 0.3 s: after the greeting wait, while the nudges wait beside it (watched);
@@ -224,6 +225,7 @@ def test_a_late_greeting_is_still_mysql(delay: float) -> None:
     assert result.elapsed_ms / 1000 >= delay
 
 
+@pytest.mark.slow
 def test_a_silent_port_still_times_out_and_says_what_was_tried() -> None:
     with hostile.hostile_peer(hostile.silent) as peer:
         (result,) = engine.run(

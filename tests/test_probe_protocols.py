@@ -227,6 +227,7 @@ def test_name_with_two_mariadb_addresses(mariadb) -> None:
     assert {r["facts"]["flavor"] for r in results} == {"MariaDB"}
 
 
+@pytest.mark.slow
 def test_nxdomain_and_no_reply_differ() -> None:
     with mini_dns({}) as nx_server, mini_dns(silent=True) as silent_server:
         _, (nx,) = probe_json(

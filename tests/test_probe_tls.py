@@ -77,6 +77,7 @@ def test_valid_certificate_facts(server, trust) -> None:  # type: ignore[no-unty
     assert code == 0 and by_ip["facts"]["certificate"]["name_matches"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("server", ["expiring"], indirect=True)
 def test_expiring_certificate_warns_and_cert_days_fails(server, trust, tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"https://localhost:{server.port}/"

@@ -85,6 +85,7 @@ def test_http_on_the_mysql_port_is_a_named_mismatch() -> None:
     assert mysql_port.to_dict()["identity"]["product"] == f"SimpleHTTP/0.6 {python}"
 
 
+@pytest.mark.slow
 def test_silent_port_costs_little_next_to_the_others() -> None:
     """The same peers with and without a silent port, in one run: ≤ 0.5 s more."""
     with (

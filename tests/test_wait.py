@@ -81,6 +81,7 @@ def test_notices_a_late_service_promptly():
     assert max(latencies) < prompt_bound(reference), (latencies, reference)
 
 
+@pytest.mark.slow
 def test_never_up_exits_124_without_running_cmd(tmp_path):
     marker = tmp_path / "ran"
     port = closed_port()
