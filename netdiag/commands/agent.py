@@ -43,12 +43,10 @@ def parse_listen(text: str) -> tuple[str, int]:
         host = host or "0.0.0.0"
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--listen {text!r}: port must be 1-65535")
-    import ipaddress
+    from netdiag.dns.name import is_ip_literal
 
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--listen {text!r}: the address must be an IP address") from None
+    if not is_ip_literal(host):
+        raise UsageError(f"--listen {text!r}: the address must be an IP address")
     return host, int(port)
 
 
