@@ -16,6 +16,7 @@ import time
 
 from netdiag.args import (
     ArgumentParser,
+    add_http_options,
     add_login_options,
     positive_float,
     probe_flags,
@@ -127,15 +128,7 @@ def build_parser() -> ArgumentParser:
         "only what is not up",
     )
     add_login_options(p)
-    http = p.add_argument_group("http targets")
-    http.add_argument(
-        "--expect-status",
-        action="append",
-        metavar="CODES",
-        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
-    )
-    http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    http.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
+    add_http_options(p, "http targets")
     return p
 
 
