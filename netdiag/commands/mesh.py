@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
 
     from netdiag.deadline import Deadline
     from netdiag.mesh.culprit import analyze
-    from netdiag.mesh.gather import MESH_LIMIT, FetchError, fetch_json, gather_local
+    from netdiag.mesh.gather import MESH_LIMIT, MESH_PATH, FetchError, fetch_json, gather_local
     from netdiag.mesh.matrix import build, from_payload
     from netdiag.report import print_document
 
@@ -100,9 +100,9 @@ def main(argv: list[str]) -> int:
         host, port = url
         via = f"http://{host}:{port}"
         try:
-            doc = fetch_json(host, port, "/api/v1/mesh", deadline.remaining(), MESH_LIMIT)
+            doc = fetch_json(host, port, MESH_PATH, deadline.remaining(), MESH_LIMIT)
         except FetchError as fail:
-            doc, error = {}, f"{via}/api/v1/mesh: {fail.status}: {fail.detail}"
+            doc, error = {}, f"{via}{MESH_PATH}: {fail.status}: {fail.detail}"
         matrix = from_payload(doc)
     else:
         from netdiag.dns.resolvconf import load

@@ -54,7 +54,6 @@ class RoundSettings:
 @dataclass
 class PeerMemory:
     node: str | None
-    last_in_dns: int | None
     last_up: int | None
 
 
@@ -159,10 +158,8 @@ class Rounds:
             ping = pings[address]
             state = STALE if planned == STALE else (UP if ping.ok else DOWN)
             in_dns = dns_peers is not None and planned != STALE
-            mem = self.memory.setdefault(address, PeerMemory(None, None, None))
+            mem = self.memory.setdefault(address, PeerMemory(None, None))
             peers.append(PeerResult(address, state, in_dns, ping, mem.node))
-            if in_dns:
-                mem.last_in_dns = number
             if ping.ok:
                 mem.last_up = number
             mem.node = peers[-1].node or mem.node

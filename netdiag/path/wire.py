@@ -20,8 +20,6 @@ ICMP_DEST_UNREACH = 3
 ICMP_TIME_EXCEEDED = 11
 UNREACH_PORT = 3
 UNREACH_FRAG_NEEDED = 4
-# codes that mean "a firewall said no" (RFC 1812: 9, 10 and 13 administratively prohibited)
-UNREACH_PROHIBITED = {9, 10, 13}
 UNREACH_NAMES = {
     0: "network unreachable",
     1: "host unreachable",
