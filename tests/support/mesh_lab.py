@@ -80,6 +80,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
+def stop_processes(procs: dict[int, subprocess.Popen]) -> None:
+    """SIGTERM every process still running, wait (SIGKILL after 10 s), forget them all."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    procs.clear()
+
+
 class LoopbackMesh:
     """``with LoopbackMesh(3) as lab``: agents node1..nodeN; ``lab.url(i, path)``."""
 
@@ -157,16 +171,7 @@ class LoopbackMesh:
         proc.wait(10)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        self.procs.clear()
+        stop_processes(self.procs)
         if self.dns is not None:
             self.dns.__exit__(None, None, None)
             self.dns = None
