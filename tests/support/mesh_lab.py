@@ -94,6 +94,26 @@ def stop_processes(procs: dict[int, subprocess.Popen]) -> None:
     procs.clear()
 
 
+def chromium_dom(
+    url: str, profile: Path, settle_ms: int | None = None, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
+    """Debian's headless chromium loading ``url`` (run after ``prefix``, e.g. ``ip netns exec
+    NS``); stdout is the DOM, after ``settle_ms`` of virtual time when given (page scripts
+    ran). Skips the test when chromium is not installed."""
+    import pytest
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("needs Debian's chromium (installed by scripts/test)")
+    argv = [
+        *prefix, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--no-first-run", f"--user-data-dir={profile}",
+        *([f"--virtual-time-budget={settle_ms}"] if settle_ms is not None else []),
+        "--dump-dom", url,
+    ]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
 class LoopbackMesh:
     """``with LoopbackMesh(3) as lab``: agents node1..nodeN; ``lab.url(i, path)``."""
 
