@@ -27,6 +27,7 @@ from netdiag.mesh.model import (
     LocalReport,
     PeerResult,
     TargetOutcome,
+    peer_addresses,
 )
 from netdiag.mesh.pinger import ping_all
 from netdiag.probes.settings import ProbeOptions
@@ -129,7 +130,7 @@ class Rounds:
             )
         targets_job = self._pool.submit(self._probe_targets, deadline) if s.targets else None
 
-        dns_peers = sorted(set(peers_lookup.addresses)) if peers_lookup.ok else None
+        dns_peers = peer_addresses(peers_lookup)
         if dns_peers is not None and self.identity.address is None and self.local_addresses:
             from netdiag.mesh.identity import pick_task_address
 
@@ -181,7 +182,6 @@ class Rounds:
             duration_ms=(time.monotonic() - start) * 1000,
             peers_lookup=peers_lookup,
             service_lookup=service_lookup,
-            dns_peers=dns_peers,
             peers=peers,
             targets=targets,
         )
