@@ -95,6 +95,21 @@ def add_login_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
     return group
 
 
+def add_http_options(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """``--expect-status``, ``--insecure``, ``--follow-redirects``: the http(s) settings of probe
+    and agent (netdiag.probes.settings turns them into HTTP expectations)."""
+    group = parser.add_argument_group(title)
+    group.add_argument(
+        "--expect-status",
+        action="append",
+        metavar="CODES",
+        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
+    )
+    group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    group.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
+    return group
+
+
 def probe_flags(args: argparse.Namespace) -> ProbeFlags:
     """The parsed login and protocol options as a ``netdiag.probes.settings.ProbeFlags``."""
     from netdiag.probes.settings import ProbeFlags

@@ -5,12 +5,11 @@ A bare ``host:port`` means tcp. Parsing is pure; nothing here touches the networ
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-from netdiag.dns.name import check_name
+from netdiag.dns.name import check_name, is_ip_literal
 from netdiag.errors import UsageError
 from netdiag.records import record
 
@@ -28,14 +27,6 @@ DEFAULT_PORTS: dict[str, int | None] = {
 SCHEME_ALIASES = {"postgresql": "postgres"}
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 @record(frozen=True)
 class Target:
     """One parsed target. ``host`` is a name or an IP literal (no brackets)."""
@@ -50,11 +41,7 @@ class Target:
 
     @property
     def host_is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
+        return is_ip_literal(self.host)
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -124,7 +111,7 @@ def _parse_target(text: str, default_scheme: str) -> Target:
     if not host:
         raise UsageError(f"target {text!r} has no host")
     host = numeric_ipv4(host) or host  # 127.1 is an address, as getaddrinfo reads it
-    if not _is_ip(host):
+    if not is_ip_literal(host):
         check_name(host)  # a name DNS cannot carry is the user's mistake: exit 2, no query
     if port is None:
         port = DEFAULT_PORTS[scheme]

@@ -126,6 +126,37 @@ def http_server():
         yield server
 
 
+@pytest.fixture(scope="session")
+def sshd():
+    """OpenSSH's sshd on a loopback port of the test's own (tests/support/identify_peers.py)."""
+    from tests.support import identify_peers as peers
+
+    _need(peers.SSHD, "ssh-keygen")
+    with peers.start_sshd() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def python_http():
+    """Python's own ``http.server`` on loopback: SimpleHTTP/0.6, HTTP/1.0."""
+    from tests.support import identify_peers as peers
+
+    with peers.start_python_http() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def cert_files():
+    """Certificates the tests make, by kind: valid, expiring, self_signed, wrong_name."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.support import identify_peers as peers
+
+    with tempfile.TemporaryDirectory(prefix=peers.PREFIX + "certs-") as tmp:
+        yield peers.make_certs(Path(tmp))
+
+
 # --- a real 3-node Docker Swarm (tests/support/swarm.py) -------------------------------------
 
 

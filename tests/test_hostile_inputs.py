@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
@@ -288,40 +286,23 @@ def test_numeric_ipv4_spellings_are_addresses(tmp_path, host) -> None:
 def test_source_name_follows_the_resolver_rules(tmp_path) -> None:
     """In a namespace of our own whose resolv.conf names a decoy DNS server (the "machine's
     resolver" there): --source src.test must be asked of NETDIAG_RESOLVER, not of the decoy."""
-    from tests.support.netns_lab import in_netns
+    from tests.support.netns_lab import decoy_resolver_namespace, in_netns
 
-    ns = f"ndprobe-{uuid.uuid4().hex[:6]}"
-    etc = Path("/etc/netns") / ns
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        etc.mkdir(parents=True)
-        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-        records = {("src.test.", "A"): ["127.0.0.2"]}
-        seen: list[tuple[str, int]] = []
-        decoy = in_netns(ns, lambda: MiniDns("127.0.0.1", 53, records))
-        ours = in_netns(ns, lambda: MiniDns("127.0.0.1", 0, records))
+    records = {("src.test.", "A"): ["127.0.0.2"]}
+    seen: list[tuple[str, int]] = []
+    with decoy_resolver_namespace("ndprobe", records) as lab:
         peer_ctx = hostile.hostile_peer(hostile.record_peer(seen))
-        with decoy, ours:
-            peer = in_netns(ns, peer_ctx.__enter__)
-            try:
-                env = {
-                    **os.environ,
-                    "NETDIAG_RESOLVER": f"127.0.0.1#{ours.port}",
-                    "NETDIAG_RESOLV_CONF": "/dev/null",
-                }
-                out = subprocess.run(
-                    ["ip", "netns", "exec", ns, *run_args("probe", "--json", "--source",
-                     "src.test", f"tcp://127.0.0.1:{peer.port}")],
-                    capture_output=True, text=True, env=env, timeout=60,
-                )  # fmt: skip
-                time.sleep(0.2)
-            finally:
-                peer_ctx.__exit__(None, None, None)
-            asked_decoy, asked_ours = list(decoy.queries), list(ours.queries)
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["rm", "-rf", str(etc)])
+        peer = in_netns(lab.ns, peer_ctx.__enter__)
+        try:
+            out = subprocess.run(
+                ["ip", "netns", "exec", lab.ns, *run_args("probe", "--json", "--source",
+                 "src.test", f"tcp://127.0.0.1:{peer.port}")],
+                capture_output=True, text=True, env={**os.environ, **lab.env}, timeout=60,
+            )  # fmt: skip
+            time.sleep(0.2)
+        finally:
+            peer_ctx.__exit__(None, None, None)
+        asked_decoy, asked_ours = list(lab.decoy.queries), list(lab.ours.queries)
     assert out.returncode == 0, out
     assert asked_decoy == [], asked_decoy
     assert any(q.startswith("src.test") for q in asked_ours), asked_ours

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -38,26 +36,6 @@ def ident(address: str, port: int, **kw) -> engine.Identification:  # type: igno
 
 
 # --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[peers.Listening]:
-    if not have(peers.SSHD, "ssh-keygen"):
-        pytest.skip("needs openssh-server (installed by scripts/test)")
-    with peers.start_sshd() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def python_http() -> Iterator[peers.Listening]:
-    with peers.start_python_http() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def cert_files() -> Iterator[dict[str, peers.CertFiles]]:
-    with tempfile.TemporaryDirectory(prefix=peers.PREFIX + "certs-") as tmp:
-        yield peers.make_certs(Path(tmp))
 
 
 @pytest.fixture(scope="module", params=["valid", "expiring", "self_signed", "wrong_name"])

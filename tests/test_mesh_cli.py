@@ -7,6 +7,10 @@ packet leaves the machine.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import run_netdiag, usage_error
@@ -123,3 +127,78 @@ def test_quiet_agent_logs_only_failures(lab) -> None:
     # logged; node1 coming up afterwards is not, nor is the start line
     for line in lab.log(2).splitlines():
         assert "first round, 1 of 2 peers up" in line or "-> down" in line, lab.log(2)
+
+
+# --- an agent named in --agents http://NAME:PORT: netdiag's resolver, never the machine's --------
+
+
+def _record_request(heads: list[bytes]):  # type: ignore[no-untyped-def]
+    """A peer that notes the request head it gets (up to 4 KiB) and answers 404."""
+
+    def behaviour(conn, stop) -> None:  # type: ignore[no-untyped-def]
+        conn.settimeout(5)
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 4096:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        heads.append(head)
+        conn.sendall(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+    return behaviour
+
+
+@pytest.mark.slow
+@pytest.mark.netns
+@pytest.mark.skipif(os.geteuid() != 0, reason="namespaces need root")
+def test_agents_url_name_is_resolved_by_netdiag_not_the_machine() -> None:
+    """In a namespace of our own whose resolv.conf names a decoy DNS server: a real agent there
+    is asked through ``http://agent.test:8099``, the name answered by NETDIAG_RESOLVER's server;
+    the decoy hears nothing (nor from the agent), and the request still says Host: agent.test."""
+    from tests.support import hostile
+    from tests.support.mesh_lab import agent_env, stop_processes
+    from tests.support.netns_lab import decoy_resolver_namespace, in_netns
+
+    loop = ["127.0.0.1"]
+    records = {
+        ("tasks.netdiag.", "A"): loop,
+        ("netdiag.", "A"): loop,
+        ("agent.test.", "A"): loop,
+        ("recorder.test.", "A"): loop,
+    }
+    heads: list[bytes] = []
+    with decoy_resolver_namespace("ndmeshdns", records) as lab:
+        env = agent_env(lab.env)
+        run = ["ip", "netns", "exec", lab.ns, sys.executable, "-m", "netdiag"]
+        agent = ["agent", "--listen", "127.0.0.1:8099", "--interval", "0.5", "--node", "solo"]
+        procs = {1: subprocess.Popen([*run, *agent], env=env, stdout=subprocess.DEVNULL)}
+        recorder = hostile.hostile_peer(_record_request(heads))
+        peer = in_netns(lab.ns, recorder.__enter__)
+        try:
+
+            def mesh(url: str) -> subprocess.CompletedProcess:
+                argv = [*run, "mesh", "--agents", url, "--json", "--deadline", "5"]
+                return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+            def all_up() -> subprocess.CompletedProcess | None:
+                out = mesh("http://agent.test:8099")
+                return out if out.returncode == 0 else None
+
+            out = wait_for(all_up, 30, "the agent's 1x1 matrix through agent.test")
+            gone = mesh("http://nowhere.test:8099")
+            told = mesh(f"http://recorder.test:{peer.port}")
+        finally:
+            recorder.__exit__(None, None, None)
+            stop_processes(procs)
+        asked_decoy, asked_ours = list(lab.decoy.queries), list(lab.ours.queries)
+    assert asked_decoy == [], asked_decoy
+    doc = netdiag_json(out.stdout, "mesh")
+    assert doc["ok"] is True and doc["via"] == "http://agent.test:8099", doc
+    assert doc["summary"]["up"] == 1 and [n["node"] for n in doc["nodes"]] == ["solo"], doc
+    assert gone.returncode == 1, gone
+    assert netdiag_json(gone.stdout, "mesh")["error"].startswith("nowhere.test did not resolve")
+    assert told.returncode == 1 and "HTTP 404" in netdiag_json(told.stdout, "mesh")["error"]
+    assert heads and f"Host: recorder.test:{peer.port}\r\n".encode() in heads[0], heads
+    for name in ("agent.test. A", "nowhere.test. A", "recorder.test. A"):
+        assert name in asked_ours, asked_ours

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from netdiag.report import ENVELOPE_KEYS
-from tests.support.mesh_lab import NET, LoopbackMesh, http_get, wait_for
+from tests.support.mesh_lab import NET, LoopbackMesh, chromium_dom, http_get, wait_for
 from tests.support.schemas import validate
 
 pytestmark = pytest.mark.slow
@@ -140,26 +139,7 @@ def test_netdiag_mesh_usage_and_no_agents(lab):
 
 
 def test_page_in_headless_chromium(lab, tmp_path):
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("needs Debian's chromium (installed by scripts/test)")
-    out = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=4000",
-            "--dump-dom",
-            lab.url(1, "/"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = chromium_dom(lab.url(1, "/"), tmp_path / "profile", settle_ms=4000)
     dom = out.stdout
     assert "<table" in dom, out.stderr[-2000:]
     cells = re.findall(

@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 
 import pytest
 
+from tests.support.mesh_lab import chromium_dom
 from tests.support.mesh_netns import NetnsMesh
+from tests.support.netns_lab import netns_exec
 from tests.support.schemas import validate
 
 pytestmark = [pytest.mark.slow, pytest.mark.netns]
@@ -100,32 +101,9 @@ def test_cut_node_is_down_named_and_heals(lab):
 
 
 def test_page_shows_the_fault_in_chromium(lab, tmp_path):
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("needs Debian's chromium")
-
     def dom() -> str:
-        out = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                lab.ns(1),
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--dump-dom",
-                f"http://{lab.addr(1)}:8099/",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return out.stdout
+        url = f"http://{lab.addr(1)}:8099/"
+        return chromium_dom(url, tmp_path / "profile", prefix=netns_exec(lab.ns(1))).stdout
 
     def cells(text: str) -> dict[tuple[str, str], str]:
         found = re.findall(

@@ -23,6 +23,7 @@ import pytest
 
 from tests.support.path_lab import BIG_RESPONSE, PathLab, sh
 from tests.support.schemas import netdiag_json
+from tests.support.servers import have
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ METHOD = {True: "raw", False: "unprivileged"}
 @pytest.fixture(scope="module")
 def lab() -> Iterator[PathLab]:
     for tool in ("iptables", "setpriv"):
-        if not subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).stdout:
+        if not have(tool):
             pytest.skip(f"needs {tool} (scripts/test installs it)")
     with PathLab() as built:
         yield built

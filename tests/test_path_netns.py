@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.path_lab import BIG_RESPONSE, PathLab
 from tests.support.schemas import netdiag_json
+from tests.support.servers import have
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ PRIVILEGE = pytest.mark.parametrize("net_raw", [True, False], ids=["raw", "no-ne
 @pytest.fixture(scope="module")
 def lab() -> Iterator[PathLab]:
     for tool in ("traceroute", "tracepath", "iptables", "setpriv"):
-        if not subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).stdout:
+        if not have(tool):
             pytest.skip(f"needs {tool} (scripts/test installs it)")
     with PathLab() as built:
         yield built

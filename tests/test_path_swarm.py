@@ -18,14 +18,13 @@ the unprivileged way) and with ``--user 0`` (root, Docker's default NET_RAW: raw
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.schemas import netdiag_json
-from tests.support.swarm import Swarm
+from tests.support.swarm import Swarm, serve_files_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.netns]
 
@@ -33,27 +32,10 @@ NET = "ndpath-ov"
 WEB = "ndpath-web"
 DB = "ndpath-db"
 PORT = 8099
-BIG = 4_000_000  # bytes: far more than one TCP window, so a black hole must bite
-SERVE = (
-    "mkdir -p /tmp/w && cd /tmp/w && echo $NODE > node && "
-    f"head -c {BIG} /dev/urandom > big && exec python3 -m http.server {PORT}"
-)
+SERVE = serve_files_command(PORT)
 OVERLAY_MTU = 1450
 PRIVILEGE = pytest.mark.parametrize("net_raw", [True, False], ids=["raw", "no-net-raw"])
 METHOD = {True: "raw", False: "unprivileged"}
-# run in a task: GET each URL, one JSON line per URL (a stall ends at the timeout)
-FETCH = """
-import json, sys, time, urllib.request
-for url in sys.argv[2:]:
-    t = time.monotonic()
-    try:
-        body = urllib.request.urlopen(url, timeout=float(sys.argv[1])).read()
-        r = {"url": url, "ok": True, "len": len(body)}
-    except Exception as e:
-        r = {"url": url, "ok": False, "error": str(e)}
-    r["seconds"] = round(time.monotonic() - t, 3)
-    print(json.dumps(r))
-"""
 
 
 def _service(swarm: Swarm, name: str, *extra: str) -> None:
@@ -62,11 +44,6 @@ def _service(swarm: Swarm, name: str, *extra: str) -> None:
         "--network", NET, "--env", "NODE={{.Node.Hostname}}", "--stop-grace-period", "1s",
         *extra, "--entrypoint", "sh", swarm.image, "-c", SERVE,
     )  # fmt: skip
-
-
-def _overlay_ip(swarm: Swarm, node: int, container: str) -> str:
-    fmt = f'{{{{(index .NetworkSettings.Networks "{NET}").IPAddress}}}}'
-    return swarm.docker(node, "inspect", "-f", fmt, container).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +56,9 @@ def overlay(swarm: Swarm) -> Iterator[dict[str, str]]:
         swarm.wait_tasks(WEB, 3, timeout=180)
         swarm.wait_tasks(DB, 1, timeout=180)
         addrs = {
-            n.hostname: _overlay_ip(swarm, n.index, swarm.container_of(WEB, n)) for n in swarm.nodes
+            n.hostname: swarm.overlay_ip(n, swarm.container_of(WEB, n), NET) for n in swarm.nodes
         }
-        addrs["db"] = _overlay_ip(swarm, 3, swarm.container_of(DB, 3))
+        addrs["db"] = swarm.overlay_ip(3, swarm.container_of(DB, 3), NET)
         yield addrs
     finally:
         swarm.rm_service(WEB)
@@ -100,11 +77,7 @@ def netdiag_in(swarm: Swarm, node: int, *args: str, net_raw: bool) -> tuple[int,
 
 
 def fetch(swarm: Swarm, node: int, *urls: str, timeout: float = 5) -> list[dict]:
-    ctr = swarm.container_of(WEB, node)
-    r = swarm.docker(
-        node, "exec", ctr, "python3", "-c", FETCH, str(timeout), *urls, timeout=60 + 10 * len(urls)
-    )
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return swarm.fetch(node, swarm.container_of(WEB, node), *urls, timeout=timeout)
 
 
 def tracepath_pmtu(swarm: Swarm, node: int, address: str) -> int | None:

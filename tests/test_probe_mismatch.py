@@ -6,10 +6,8 @@ through ``probe``; spot checks through ``check`` and ``wait`` (not ready, 124)."
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -35,26 +33,6 @@ TIMEOUT = "5"
 # A named mismatch comes after the greeting or answer wait and one round of nudges (~0.3 s on
 # loopback), never after --timeout 5: half of it leaves room for a loaded 2-core host.
 NAMED_WITHIN_MS = 2500
-
-
-@pytest.fixture(scope="module")
-def cert_files() -> Iterator[dict[str, peers.CertFiles]]:
-    with tempfile.TemporaryDirectory(prefix=peers.PREFIX + "certs-") as tmp:
-        yield peers.make_certs(Path(tmp))
-
-
-@pytest.fixture(scope="module")
-def python_http() -> Iterator[peers.Listening]:
-    with peers.start_python_http() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def sshd() -> Iterator[peers.Listening]:
-    if not have(peers.SSHD, "ssh-keygen"):
-        pytest.skip("needs openssh-server (installed by scripts/test)")
-    with peers.start_sshd() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ or misnamed certificate named. Real ``openssl s_server`` peers with certificates
 from __future__ import annotations
 
 import ssl
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +15,6 @@ from tests.conftest import run_netdiag
 from tests.support import identify_peers as peers
 from tests.support.schemas import netdiag_json
 from tests.support.servers import have
-
-
-@pytest.fixture(scope="module")
-def cert_files() -> Iterator[dict[str, peers.CertFiles]]:
-    with tempfile.TemporaryDirectory(prefix=peers.PREFIX + "certs-") as tmp:
-        yield peers.make_certs(Path(tmp))
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ columns: real peers on loopback addresses of this test's own (127.77.12.x), no n
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -39,40 +37,13 @@ def python_http_on(host: str, port: int) -> Iterator[None]:
         proc.wait(10)
 
 
-@contextlib.contextmanager
-def silent_on(host: str, port: int) -> Iterator[None]:
-    stop = threading.Event()
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, port))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    conns: list[socket.socket] = []
-
-    def serve() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                conns.append(listener.accept()[0])
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
-        for conn in conns:
-            conn.close()
-
-
 def open_peer(ip: str, *ports: int) -> Peer:
     return Peer(ip, ports=[PortResult(p, "open", rtt_ms=0.1) for p in ports], status="ok")
 
 
 def test_http_on_the_mysql_port_is_a_named_mismatch() -> None:
     python = f"Python/{sys.version.split()[0]}"
-    with python_http_on(HOST, 3306), silent_on(HOST, 80):
+    with python_http_on(HOST, 3306), hostile.hostile_peer(hostile.silent, HOST, 80):
         peer = open_peer(HOST, 3306, 80)
         peerchecks.identify_protocols([peer], 5.0, Deadline(30), 4)
     mysql_port, http_port = peer.ports
@@ -91,7 +62,7 @@ def test_silent_port_costs_little_next_to_the_others() -> None:
     with (
         python_http_on(HOST, 8080),
         hostile.hostile_peer(hostile.ssh_banner, HOST) as ssh,
-        silent_on(HOST, 5432),
+        hostile.hostile_peer(hostile.silent, HOST, 5432),
     ):
 
         def timed(ports: tuple[int, ...]) -> float:

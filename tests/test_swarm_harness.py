@@ -7,39 +7,20 @@ container costs 10-20 s of vfs copying) and inside the nodes' namespaces.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.swarm import Swarm
+from tests.support.swarm import BIG_FILE, Swarm, serve_files_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.netns]
 
 NET = "harness-ov"
 SERVICE = "hweb"
 PUBLISHED = 18099
-BIG = 4_000_000  # bytes: far more than one TCP window, so a black hole must bite
-# Serves /node (the task's node name, a few bytes) and /big from the container's /tmp.
-SERVE = (
-    "mkdir -p /tmp/w && cd /tmp/w && echo $NODE > node && "
-    f"head -c {BIG} /dev/urandom > big && exec python3 -m http.server 8099"
-)
-# Run inside a task container: fetch URLs, one JSON line per URL (a stall ends at the timeout:
-# no byte for that long, which a 4 MB transfer between namespaces never needs when healthy).
-FETCH = """
-import json, sys, time, urllib.request
-for url in sys.argv[2:]:
-    t = time.monotonic()
-    try:
-        body = urllib.request.urlopen(url, timeout=float(sys.argv[1])).read()
-        r = {"url": url, "ok": True, "len": len(body), "text": body[:40].decode(errors="replace")}
-    except Exception as e:
-        r = {"url": url, "ok": False, "error": str(e)}
-    r["seconds"] = round(time.monotonic() - t, 3)
-    print(json.dumps(r))
-"""
+BIG = BIG_FILE
+SERVE = serve_files_command(8099)
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +39,7 @@ def web(swarm: Swarm) -> Iterator[dict[str, str]]:
         swarm.wait_tasks(SERVICE, 3, timeout=180)
         addrs = {}
         for n in swarm.nodes:
-            ctr = swarm.container_of(SERVICE, n)
-            fmt = f'{{{{(index .NetworkSettings.Networks "{NET}").IPAddress}}}}'
-            addrs[n.hostname] = swarm.docker(n, "inspect", "-f", fmt, ctr).stdout.strip()
+            addrs[n.hostname] = swarm.overlay_ip(n, swarm.container_of(SERVICE, n), NET)
         yield addrs
     finally:
         swarm.rm_service(SERVICE)
@@ -69,11 +48,7 @@ def web(swarm: Swarm) -> Iterator[dict[str, str]]:
 
 def fetch(swarm: Swarm, node: int, *urls: str, timeout: float = 5) -> list[dict]:
     """GET each URL from the HTTP task container on ``node``."""
-    ctr = swarm.container_of(SERVICE, node)
-    r = swarm.docker(
-        node, "exec", ctr, "python3", "-c", FETCH, str(timeout), *urls, timeout=60 + 10 * len(urls)
-    )
-    return [json.loads(line) for line in r.stdout.splitlines()]
+    return swarm.fetch(node, swarm.container_of(SERVICE, node), *urls, timeout=timeout)
 
 
 def ping_df(swarm: Swarm, addr: str, total: int) -> subprocess.CompletedProcess:

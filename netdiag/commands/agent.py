@@ -16,6 +16,7 @@ import time
 
 from netdiag.args import (
     ArgumentParser,
+    add_http_options,
     add_login_options,
     positive_float,
     probe_flags,
@@ -43,12 +44,10 @@ def parse_listen(text: str) -> tuple[str, int]:
         host = host or "0.0.0.0"
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--listen {text!r}: port must be 1-65535")
-    import ipaddress
+    from netdiag.dns.name import is_ip_literal
 
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--listen {text!r}: the address must be an IP address") from None
+    if not is_ip_literal(host):
+        raise UsageError(f"--listen {text!r}: the address must be an IP address")
     return host, int(port)
 
 
@@ -129,15 +128,7 @@ def build_parser() -> ArgumentParser:
         "only what is not up",
     )
     add_login_options(p)
-    http = p.add_argument_group("http targets")
-    http.add_argument(
-        "--expect-status",
-        action="append",
-        metavar="CODES",
-        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
-    )
-    http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    http.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
+    add_http_options(p, "http targets")
     return p
 
 

@@ -60,7 +60,8 @@ def port_number(text: str) -> int:
 
 
 def _agent_url(text: str) -> tuple[str, int] | None:
-    """(host, port) of an http:// agent URL, None for a DNS name; UsageError when malformed."""
+    """(host, port) of an http:// agent URL, None for a DNS name; UsageError when malformed
+    (a host name DNS cannot carry too: nothing is sent)."""
     if "://" not in text:
         return None
     parts = urlsplit(text)
@@ -72,7 +73,13 @@ def _agent_url(text: str) -> tuple[str, int] | None:
         raise UsageError(f"--agents {text!r}: invalid port") from None
     if not parts.hostname:
         raise UsageError(f"--agents {text!r} has no host")
-    return parts.hostname, port
+    from netdiag.dns.name import check_name, is_ip_literal
+    from netdiag.targets import numeric_ipv4
+
+    host = numeric_ipv4(parts.hostname) or parts.hostname  # 127.1, as the targets read it
+    if not is_ip_literal(host):
+        check_name(host)
+    return host, port
 
 
 def main(argv: list[str]) -> int:
@@ -90,7 +97,7 @@ def main(argv: list[str]) -> int:
 
     from netdiag.deadline import Deadline
     from netdiag.mesh.culprit import analyze
-    from netdiag.mesh.gather import MESH_LIMIT, FetchError, fetch_json, gather_local
+    from netdiag.mesh.gather import MESH_LIMIT, MESH_PATH, FetchError, fetch_json, gather_local
     from netdiag.mesh.matrix import build, from_payload
     from netdiag.report import print_document
 
@@ -99,10 +106,22 @@ def main(argv: list[str]) -> int:
     if url is not None:
         host, port = url
         via = f"http://{host}:{port}"
+        doc = {}
+        # A name is resolved as every target's is (NETDIAG_RESOLVER, NETDIAG_RESOLV_CONF),
+        # never by the machine's resolver behind netdiag's back; the agent still sees it in Host.
+        from netdiag.dns.lookup import LookupFailure, resolve
+
         try:
-            doc = fetch_json(host, port, "/api/v1/mesh", deadline.remaining(), MESH_LIMIT)
-        except FetchError as fail:
-            doc, error = {}, f"{via}/api/v1/mesh: {fail.status}: {fail.detail}"
+            address = resolve(host, timeout=deadline.timeout(args.timeout)).addresses[0]
+        except LookupFailure as fail:
+            error = f"{host} did not resolve: {fail.detail}"
+        else:
+            try:
+                doc = fetch_json(
+                    address, port, MESH_PATH, deadline.remaining(), MESH_LIMIT, host=host
+                )
+            except FetchError as fail:
+                error = f"{via}{MESH_PATH}: {fail.status}: {fail.detail}"
         matrix = from_payload(doc)
     else:
         from netdiag.dns.resolvconf import load

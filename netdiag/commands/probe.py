@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from netdiag.args import (
     ArgumentParser,
+    add_http_options,
     add_login_options,
     add_output_options,
     add_timing_options,
@@ -45,15 +46,7 @@ def build_parser() -> ArgumentParser:
         help="without a user: read the greeting and close (no dummy login; counts as a "
         "connect error on servers with a host cache, see docs/probes.md)",
     )
-    http = p.add_argument_group("http")
-    http.add_argument(
-        "--expect-status",
-        action="append",
-        metavar="CODES",
-        help="accepted statuses, e.g. 200 or 2xx,301 (default 2xx and 3xx)",
-    )
-    http.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    http.add_argument("--follow-redirects", action="store_true", help="follow up to 5 redirects")
+    add_http_options(p, "http")
     return p
 
 

@@ -1,6 +1,7 @@
 """ICMP echo to many addresses at once, through a raw socket (NET_RAW) or a ping socket.
 
-The packet builder and reply parser are pure functions of bytes; ``ping_many`` sends one echo
+The packet builder and reply parser (shared with netdiag.path) are pure functions of bytes;
+``ping_many`` sends one echo
 per address at a bounded rate and collects replies until a timeout or the deadline.
 """
 
@@ -29,7 +30,12 @@ def open_icmp_socket() -> tuple[socket.socket, str] | None:
     return None
 
 
-def _checksum(data: bytes) -> int:
+ECHO_REPLY, ECHO_REQUEST = 0, 8
+SCAN_PAYLOAD = b"netdiag-scan"
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071)."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -38,22 +44,25 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def echo_request(ident: int, seq: int) -> bytes:
-    """An ICMP echo request; ping sockets replace ``ident`` and ignore the checksum given."""
-    payload = b"netdiag-scan"
-    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    return struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq) + payload
+def echo_request(ident: int, seq: int, payload: bytes = SCAN_PAYLOAD) -> bytes:
+    """An ICMP echo request carrying ``payload``; ping sockets replace ``ident`` and ignore the
+    checksum given."""
+    ident, seq = ident & 0xFFFF, seq & 0xFFFF
+    header = struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, ident, seq)
+    csum = checksum(header + payload)
+    return struct.pack("!BBHHH", ECHO_REQUEST, 0, csum, ident, seq) + payload
 
 
-def parse_echo_reply(data: bytes, raw: bool) -> tuple[int, int] | None:
-    """(ident, seq) of an echo reply, or None; raw sockets deliver the IP header too."""
+def parse_echo_reply(data: bytes, raw: bool = False) -> tuple[int, int] | None:
+    """(ident, seq) of an echo reply, or None; raw sockets deliver the IP header too, ping
+    sockets the ICMP message alone."""
     if raw:
         if len(data) < 20:
             return None
         data = data[(data[0] & 0x0F) * 4 :]
-    if len(data) < 8 or data[0] != 0:
+    if len(data) < 8 or data[0] != ECHO_REPLY:
         return None
-    _, _, _, ident, seq = struct.unpack("!BBHHH", data[:8])
+    ident, seq = struct.unpack_from("!HH", data, 4)
     return ident, seq
 
 

@@ -42,7 +42,6 @@ no_reply, malformed, servfail, refused, formerr, notimp, other_rcode, no_data, n
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import struct
 import time
@@ -50,7 +49,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from netdiag.dns.name import BadName, check_name, shorten
+from netdiag.dns.name import BadName, check_name, is_ip_literal, shorten
 from netdiag.dns.rcodes import rcode_text
 from netdiag.dns.resolvconf import ResolvConf, load, server_text
 
@@ -407,11 +406,8 @@ def resolve(
     """Resolve ``name`` to addresses within ``timeout`` seconds; raise ``LookupFailure``
     (why not) or ``BadName`` (a usage error: the name cannot be asked, nothing is sent)."""
     start = time.monotonic()
-    try:
-        ipaddress.ip_address(name)
+    if is_ip_literal(name):
         return Lookup(name, [name], name, "literal", 0.0)
-    except ValueError:
-        pass
     check_name(name)
     if not _as_query_name(name if name.endswith(".") else name + "."):
         raise BadName(f"invalid DNS name {shorten(name)!r}")

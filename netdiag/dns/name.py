@@ -1,10 +1,13 @@
-"""Names DNS can carry: the pure check made before any query (a usage error, nothing sent).
+"""Names DNS can carry: the pure check made before any query (a usage error, nothing sent),
+and the one test that tells an IP literal from a name.
 
 Kept apart from ``lookup`` (sockets, the resolver) so that target parsing can use it on the
 start-up path of a health check without importing either.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from netdiag.errors import UsageError
 
@@ -15,6 +18,15 @@ MAX_NAME = 255  # bytes in wire form, the final root label included
 class BadName(UsageError):
     """The name cannot be put in a DNS query (a label over 63 bytes, over 255 bytes, an
     empty label): the caller's input is wrong, and nothing was sent."""
+
+
+def is_ip_literal(host: str) -> bool:
+    """True when ``host`` is an IPv4 or IPv6 address (nothing to resolve), not a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def shorten(name: str, limit: int = 40) -> str:

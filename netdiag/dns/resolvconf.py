@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 
+from netdiag.dns.name import is_ip_literal
 from netdiag.errors import NetdiagError
 
 DEFAULT_PATH = "/etc/resolv.conf"
@@ -67,14 +67,6 @@ class ResolvConf:
         }
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def server_text(addr: str, port: int = 53) -> str:
     """The one text form of a nameserver: ``ADDR`` on port 53, else ``ADDR#PORT``."""
     return f"{addr}#{port}" if port != 53 else addr
@@ -96,7 +88,7 @@ def parse_server(text: str) -> tuple[str, int]:
         raise NetdiagError(f"invalid resolver port in {text!r}") from None
     if not 0 < number < 65536:
         raise NetdiagError(f"resolver port out of range in {text!r}")
-    if not _is_ip(addr):
+    if not is_ip_literal(addr):
         raise NetdiagError(f"invalid resolver address in {text!r}: not an IP address")
     return addr, number
 
@@ -111,7 +103,7 @@ def parse(text: str, path: str = DEFAULT_PATH) -> ResolvConf:
         key, *values = line.split()
         if key == "nameserver" and values:
             addr = values[0].split("%", 1)[0]
-            if len(conf.nameservers) < 3 and _is_ip(addr):  # glibc's MAXNS; it skips non-IPs
+            if len(conf.nameservers) < 3 and is_ip_literal(addr):  # glibc's MAXNS; it skips non-IPs
                 conf.nameservers.append((addr, 53))
         elif key in ("search", "domain") and values:
             conf.search = [v.rstrip(".") for v in values if v != "."]

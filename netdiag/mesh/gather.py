@@ -48,14 +48,19 @@ class Fetched:
     elapsed_ms: float
 
 
-def fetch_json(host: str, port: int, path: str, timeout: float, limit: int) -> dict[str, Any]:
-    """GET ``path`` from ``host:port`` within ``timeout`` s in all; the body as a JSON object."""
+def fetch_json(
+    address: str, port: int, path: str, timeout: float, limit: int, host: str | None = None
+) -> dict[str, Any]:
+    """GET ``path`` from ``address:port`` (an IP address: nothing is resolved here) within
+    ``timeout`` s in all; the body as a JSON object. ``host`` names the agent in the Host
+    header when it was reached through a name."""
     end = time.monotonic() + timeout
     try:
-        sock = connect(host, port, timeout)
+        sock = connect(address, port, timeout)
     except ProbeFailure as fail:
         raise FetchError(str(fail.status), fail.detail) from None
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    # The connection is made above; http.client only writes the request and reads the answer.
+    conn = http.client.HTTPConnection(host or address, port, timeout=timeout)
     conn.sock = sock
     try:
         with Watchdog(sock, end) as dog:

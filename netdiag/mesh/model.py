@@ -196,6 +196,11 @@ class Identity:
         }
 
 
+def peer_addresses(lookup: DnsLookup) -> list[str] | None:
+    """The agents a peers lookup lists, sorted, once each; None when it failed."""
+    return sorted(set(lookup.addresses)) if lookup.ok else None
+
+
 @dataclass
 class LocalReport:
     """One finished round of one agent (``finished`` is on this process's monotonic clock)."""
@@ -207,9 +212,13 @@ class LocalReport:
     duration_ms: float
     peers_lookup: DnsLookup
     service_lookup: DnsLookup | None
-    dns_peers: list[str] | None  # what tasks.<service> returned this round, sorted; None: failed
     peers: list[PeerResult]
     targets: list[TargetOutcome]
+
+    @property
+    def dns_peers(self) -> list[str] | None:
+        """What tasks.<service> returned this round, sorted, once each; None: the lookup failed."""
+        return peer_addresses(self.peers_lookup)
 
     @property
     def digest(self) -> str | None:

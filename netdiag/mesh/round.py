@@ -27,6 +27,7 @@ from netdiag.mesh.model import (
     LocalReport,
     PeerResult,
     TargetOutcome,
+    peer_addresses,
 )
 from netdiag.mesh.pinger import ping_all
 from netdiag.probes.settings import ProbeOptions
@@ -54,7 +55,6 @@ class RoundSettings:
 @dataclass
 class PeerMemory:
     node: str | None
-    last_in_dns: int | None
     last_up: int | None
 
 
@@ -130,7 +130,7 @@ class Rounds:
             )
         targets_job = self._pool.submit(self._probe_targets, deadline) if s.targets else None
 
-        dns_peers = sorted(set(peers_lookup.addresses)) if peers_lookup.ok else None
+        dns_peers = peer_addresses(peers_lookup)
         if dns_peers is not None and self.identity.address is None and self.local_addresses:
             from netdiag.mesh.identity import pick_task_address
 
@@ -159,10 +159,8 @@ class Rounds:
             ping = pings[address]
             state = STALE if planned == STALE else (UP if ping.ok else DOWN)
             in_dns = dns_peers is not None and planned != STALE
-            mem = self.memory.setdefault(address, PeerMemory(None, None, None))
+            mem = self.memory.setdefault(address, PeerMemory(None, None))
             peers.append(PeerResult(address, state, in_dns, ping, mem.node))
-            if in_dns:
-                mem.last_in_dns = number
             if ping.ok:
                 mem.last_up = number
             mem.node = peers[-1].node or mem.node
@@ -184,7 +182,6 @@ class Rounds:
             duration_ms=(time.monotonic() - start) * 1000,
             peers_lookup=peers_lookup,
             service_lookup=service_lookup,
-            dns_peers=dns_peers,
             peers=peers,
             targets=targets,
         )

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from netdiag.discovery.icmp import echo_request, parse_echo_reply
 from netdiag.path import wire
 
 IP_MTU_DISCOVER = 10
@@ -236,7 +237,8 @@ class UnprivilegedProber(Prober):
             self.sent_count += 1
             _left(sent)
             if self.proto == "icmp":
-                sock.sendto(wire.echo_request(0, key, size - HEADER["icmp"]), (self.dst, 0))
+                packet = echo_request(0, key, wire.padding(size - HEADER["icmp"]))
+                sock.sendto(packet, (self.dst, 0))
             elif self.proto == "udp":
                 base = self.port or UDP_BASE_PORT
                 sock.connect((self.dst, base + key % UDP_PORT_SPAN))
@@ -329,7 +331,7 @@ class UnprivilegedProber(Prober):
             sent.answered(Answer("local_error", None, rtt, detail=exc.strerror or str(exc)))
             self.forget(sent)
             return
-        if self.proto == "icmp" and wire.parse_echo_reply(data) is None:
+        if self.proto == "icmp" and parse_echo_reply(data) is None:
             return
         what = "echo reply" if self.proto == "icmp" else "UDP reply"
         sent.answered(Answer("reply", peer[0], _rtt(sent, wire.rx_timestamp(anc)), detail=what))
@@ -419,8 +421,7 @@ class RawProber(Prober):
         """(packet, TCP source port, TCP seq) of probe ``key``: DF set, our IP id."""
         inet = self.inet
         ip = inet.IP(src=self.src, dst=self.dst, ttl=ttl, id=self._ip_id(key), flags="DF")
-        pad = max(0, size - HEADER[self.proto])
-        load = (b"netdiag-path-" * (pad // 13 + 1))[:pad]
+        load = wire.padding(size - HEADER[self.proto])
         if self.proto == "icmp":
             return bytes(ip / inet.ICMP(type=8, id=self.ident, seq=key & 0xFFFF) / load), None, None
         if self.proto == "udp":

@@ -5,7 +5,8 @@ start of the probe it quotes (time exceeded, destination unreachable, fragmentat
 its next-hop MTU), ``parse_tcp_packet`` a SYN-ACK or RST. Without raw sockets the kernel reports
 the same ICMP errors on the probe's own socket (``IP_RECVERR``): ``parse_extended_error`` reads
 that ``struct sock_extended_err`` and the offender's address. Every function returns None for
-bytes it cannot make sense of; none raises.
+bytes it cannot make sense of; none raises. Echo requests and replies are
+netdiag.discovery.icmp's, shared with scan's sweep.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ from dataclasses import dataclass
 
 ICMP_ECHO_REPLY = 0
 ICMP_DEST_UNREACH = 3
-ICMP_ECHO_REQUEST = 8
 ICMP_TIME_EXCEEDED = 11
 UNREACH_PORT = 3
 UNREACH_FRAG_NEEDED = 4
-# codes that mean "a firewall said no" (RFC 1812: 9, 10 and 13 administratively prohibited)
-UNREACH_PROHIBITED = {9, 10, 13}
 UNREACH_NAMES = {
     0: "network unreachable",
     1: "host unreachable",
@@ -214,27 +212,9 @@ def rx_timestamp(ancdata: list[tuple[int, int, bytes]]) -> float | None:
     return None
 
 
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
+PAD = b"netdiag-path-"
 
 
-def echo_request(ident: int, seq: int, payload_len: int) -> bytes:
-    """An ICMP echo request with ``payload_len`` bytes of payload (ping sockets fix id/sum)."""
-    payload = (b"netdiag-path-" * (payload_len // 13 + 1))[: max(0, payload_len)]
-    header = struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, 0, ident & 0xFFFF, seq & 0xFFFF)
-    csum = checksum(header + payload)
-    return struct.pack("!BBHHH", ICMP_ECHO_REQUEST, 0, csum, ident & 0xFFFF, seq & 0xFFFF) + payload
-
-
-def parse_echo_reply(data: bytes) -> tuple[int, int] | None:
-    """(id, seq) of an echo reply as a ping socket delivers it (ICMP header first), or None."""
-    if len(data) < 8 or data[0] != ICMP_ECHO_REPLY:
-        return None
-    ident, seq = struct.unpack_from("!HH", data, 4)
-    return ident, seq
+def padding(size: int) -> bytes:
+    """``size`` bytes of probe payload (``PAD`` repeated), what every path probe carries."""
+    return (PAD * (size // len(PAD) + 1))[: max(0, size)]

@@ -93,7 +93,8 @@ def test_socket_without_its_group_names_the_fix(lab: tuple[DockerLab, str, str])
     sock = "/var/run/docker.sock"
     gid = str(os.stat(sock).st_gid)
     mount = ["-v", f"{sock}:{sock}:ro"]
-    run = ["run", "--rm", "--network", net, *mount]
+    # one line per note: the note is asserted whole, not as the terminal would wrap it
+    run = ["run", "--rm", "--network", net, "-e", "COLUMNS=400", *mount]
     denied = docker(*run, NETDIAG_IMAGE, "self", "--no-dns", check=False)
     assert denied.returncode == 0, denied.stderr
     line = next(ln for ln in denied.stdout.splitlines() if ln.strip().startswith("API"))

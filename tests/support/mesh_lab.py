@@ -80,6 +80,40 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
+def stop_processes(procs: dict[int, subprocess.Popen]) -> None:
+    """SIGTERM every process still running, wait (SIGKILL after 10 s), forget them all."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    procs.clear()
+
+
+def chromium_dom(
+    url: str, profile: Path, settle_ms: int | None = None, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess:
+    """Debian's headless chromium loading ``url`` (run after ``prefix``, e.g. ``ip netns exec
+    NS``); stdout is the DOM, after ``settle_ms`` of virtual time when given (page scripts
+    ran). Skips the test when chromium is not installed."""
+    import pytest
+
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("needs Debian's chromium (installed by scripts/test)")
+    argv = [
+        *prefix, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+        "--disable-background-networking", "--no-first-run", f"--user-data-dir={profile}",
+        *([f"--virtual-time-budget={settle_ms}"] if settle_ms is not None else []),
+        "--dump-dom", url,
+    ]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
 class LoopbackMesh:
     """``with LoopbackMesh(3) as lab``: agents node1..nodeN; ``lab.url(i, path)``."""
 
@@ -157,16 +191,7 @@ class LoopbackMesh:
         proc.wait(10)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        self.procs.clear()
+        stop_processes(self.procs)
         if self.dns is not None:
             self.dns.__exit__(None, None, None)
             self.dns = None

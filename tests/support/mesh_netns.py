@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import random
-import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.mesh_lab import ROOT, agent_env
-from tests.support.mini_dns import answer
+from tests.support.mesh_lab import ROOT, agent_env, stop_processes, wait_for
+from tests.support.mini_dns import MiniDns
 from tests.support.netns_lab import in_netns
 from tests.support.schemas import netdiag_json
 
@@ -52,9 +48,7 @@ class NetnsMesh:
         self.tables: dict[int, dict[tuple[str, str], list[str]]] = {}
         self.procs: dict[int, subprocess.Popen] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="ndmesh-netns-"))
-        self._socks: list[tuple[int, socket.socket]] = []
-        self._stop = threading.Event()
-        self._dns_thread: threading.Thread | None = None
+        self._dns: list[MiniDns] = []
         self._cut: set[int] = set()
 
     def addr(self, i: int) -> str:
@@ -103,38 +97,11 @@ class NetnsMesh:
                 ("tasks.netdiag.", "A"): [self.addr(j) for j in range(1, self.n + 1)],
                 ("netdiag.", "A"): [f"10.96.{self.octet}.250"],
             }
-        self._start_dns()
+        for i in range(1, self.n + 1):
+            dns = in_netns(self.ns(i), lambda i=i: MiniDns("127.0.0.11", 53, self.tables[i]))
+            self._dns.append(dns.__enter__())
         for i in range(1, self.n + 1):
             self.start_agent(i)
-
-    def _start_dns(self) -> None:
-        for i in range(1, self.n + 1):
-
-            def bind() -> socket.socket:
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                s.bind(("127.0.0.11", 53))
-                return s
-
-            self._socks.append((i, in_netns(self.ns(i), bind)))
-        self._dns_thread = threading.Thread(target=self._serve_dns, daemon=True)
-        self._dns_thread.start()
-
-    def _serve_dns(self) -> None:
-        sel = selectors.DefaultSelector()
-        for i, s in self._socks:
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ, i)
-        while not self._stop.is_set():
-            for key, _ in sel.select(0.2):
-                s = key.fileobj
-                assert isinstance(s, socket.socket)
-                try:
-                    wire, peer = s.recvfrom(4096)
-                    out, _ = answer(wire, self.tables[key.data])
-                    s.sendto(out, peer)
-                except Exception:
-                    continue
-        sel.close()
 
     def start_agent(self, i: int, *extra: str) -> None:
         env = agent_env({"NETDIAG_RESOLVER": "127.0.0.11", "NETDIAG_NODE": f"node{i}"})
@@ -163,21 +130,9 @@ class NetnsMesh:
         log.close()
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        self.procs.clear()
-        self._stop.set()
-        if self._dns_thread:
-            self._dns_thread.join(2)
-        for _, s in self._socks:
-            s.close()
+        stop_processes(self.procs)
+        for dns in self._dns:
+            dns.__exit__(None, None, None)
         for ns in [*self.nodes, self.bridge_ns]:
             _ip("netns", "del", ns, check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -253,18 +208,9 @@ class NetnsMesh:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def wait(self, predicate, timeout: float, what: str) -> Any:
-        end = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < end:
-            try:
-                last = predicate()
-            except (OSError, ValueError, KeyError) as exc:
-                last = exc
-            else:
-                if last:
-                    return last
-            time.sleep(0.2)
-        logs = "\n".join(f"--- node{i}\n{self.log(i)[-1500:]}" for i in range(1, self.n + 1))
-        raise AssertionError(
-            f"timed out after {timeout}s waiting for {what}; last: {last!r}\n{logs}"
-        )
+        """``mesh_lab.wait_for``, with the tail of every agent's log when it times out."""
+        try:
+            return wait_for(predicate, timeout, what)
+        except AssertionError as exc:
+            logs = "\n".join(f"--- node{i}\n{self.log(i)[-1500:]}" for i in range(1, self.n + 1))
+            raise AssertionError(f"{exc}\n{logs}") from None

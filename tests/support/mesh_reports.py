@@ -94,7 +94,7 @@ def report(
         8099,
         interval,
     )
-    return LocalReport(ident, 7, 1.0e9, NOW, 12.0, lookup, None, dns_addrs, results, outcomes)
+    return LocalReport(ident, 7, 1.0e9, NOW, 12.0, lookup, None, results, outcomes)
 
 
 def view(rep: LocalReport, age: float = 1.0) -> Fetched:

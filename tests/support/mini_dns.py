@@ -3,7 +3,9 @@
 In-process: ``with MiniDns("127.0.0.1", 0, {("x.", "A"): ["10.0.0.1"]}) as dns: dns.port``.
 Probe tests: ``with mini_dns({"db.test": ["127.0.0.1", "127.0.0.2"]}) as server:`` yields
 ``"127.0.0.1#PORT"`` for NETDIAG_RESOLVER; ``mini_dns(silent=True)`` never answers.
-In another namespace: ``python -m tests.support.mini_dns ADDR PORT NAME:TYPE:RDATA ...`` prints
+In a namespace of the test's own: ``in_netns(ns, lambda: MiniDns("127.0.0.11", 53, records))``
+binds there (then ``__enter__`` it from any thread). In another process there:
+``python -m tests.support.mini_dns ADDR PORT NAME:TYPE:RDATA ...`` prints
 ``ready PORT`` once bound, then one ``query NAME TYPE`` line per question received.
 """
 
@@ -20,6 +22,11 @@ import dns.rcode
 import dns.rrset
 
 Records = dict[tuple[str, str], list[str]]
+
+
+def ptr_name(address: str) -> str:
+    """The PTR name of an IPv4 address, as a key of ``Records``: ``2.1.0.10.in-addr.arpa.``."""
+    return ".".join(reversed(address.split("."))) + ".in-addr.arpa."
 
 
 def answer(wire: bytes, records: Records) -> tuple[bytes, str]:

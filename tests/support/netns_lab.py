@@ -3,7 +3,8 @@
 Layout (subnet 10.77.X.0/24, every name starts ``ndscan-X-``):
   ``-r``  router namespace holding bridge br0 (10.77.X.1: a gateway no DNS name knows)
   ``-s``  scanner namespace (10.77.X.2), resolv.conf ``nameserver 127.0.0.11`` served by a
-          DNS server of the lab's own bound to 127.0.0.11:53 inside it (A and PTR for hosts)
+          DNS server of the lab's own (mini_dns) bound to 127.0.0.11:53 inside it (A and PTR
+          for hosts)
   ``-hN`` hosts from 10.77.X.10 up, some addresses left empty; each may listen on TCP ports
           (Python listeners; port 80 answers HTTP), one may run a real MariaDB, one may DROP
           all IP input with nft (it still answers ARP).
@@ -24,10 +25,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.support.mini_dns import MiniDns, Records, ptr_name
 
 PREFIX = "ndscan"
 CLONE_NEWNET = 0x40000000
@@ -66,6 +70,53 @@ def in_netns(ns: str, fn: Callable[[], Any]) -> Any:
 
 
 @dataclass
+class DecoyNamespace:
+    """See ``decoy_resolver_namespace``: ``env`` points netdiag at ``ours``."""
+
+    ns: str
+    decoy: MiniDns  # 127.0.0.1:53 there, named by its resolv.conf: the "machine's resolver"
+    ours: MiniDns  # another port there, for NETDIAG_RESOLVER
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "NETDIAG_RESOLVER": f"127.0.0.1#{self.ours.port}",
+            "NETDIAG_RESOLV_CONF": "/dev/null",
+        }
+
+
+@contextlib.contextmanager
+def decoy_resolver_namespace(prefix: str, records: Records) -> Iterator[DecoyNamespace]:
+    """A namespace of the test's own (``PREFIX-<hex>``, lo up) whose resolv.conf names a decoy
+    DNS server on 127.0.0.1:53 inside it, so that whatever runs there and asks the machine's
+    resolver (getaddrinfo) asks the decoy; a second server with the same ``records`` listens on
+    another port there for netdiag's own resolver. Both note every question; everything is
+    removed by name on exit, even on failure."""
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    etc = Path("/etc/netns") / ns
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        etc.mkdir(parents=True)
+        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        decoy = in_netns(ns, lambda: MiniDns("127.0.0.1", 53, records))
+        ours = in_netns(ns, lambda: MiniDns("127.0.0.1", 0, records))
+        with decoy, ours:
+            yield DecoyNamespace(ns, decoy, ours)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(etc, ignore_errors=True)
+
+
+def netns_exec(ns: str, net_raw: bool = True) -> list[str]:
+    """argv prefix running a command in namespace ``ns``, optionally without CAP_NET_RAW."""
+    args = ["ip", "netns", "exec", ns]
+    if not net_raw:
+        args += ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
+    return args
+
+
+@dataclass
 class LabHost:
     name: str  # DNS name (short)
     ns: str
@@ -93,6 +144,7 @@ class NetnsLab:
     _sockets: list[socket.socket] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _etc: Path | None = None
+    _dns: MiniDns | None = None
 
     # ------------------------------------------------------------ naming
 
@@ -133,10 +185,7 @@ class NetnsLab:
 
     def exec_args(self, net_raw: bool = True) -> list[str]:
         """argv prefix running a command in the scanner namespace (optionally without NET_RAW)."""
-        args = ["ip", "netns", "exec", self.scanner]
-        if not net_raw:
-            args += ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
-        return args
+        return netns_exec(self.scanner, net_raw)
 
     # ------------------------------------------------------------ build
 
@@ -272,21 +321,19 @@ class NetnsLab:
                     s.listen(64)
                     kind = "http" if port in (80, 8080) else "tcp"
                     made.append((s, "silent" if h.role == "silent" else kind))
-            setns(f"/run/netns/{self.scanner}")
-            d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            d.bind(("127.0.0.11", 53))
-            made.append((d, "dns"))
             return made
 
         made = in_netns(self.scanner, make)
         self._sockets = [s for s, _ in made]
         self._server = threading.Thread(target=self._serve, args=(made,), daemon=True)
         self._server.start()
+        self._dns = in_netns(self.scanner, lambda: MiniDns("127.0.0.11", 53, self.dns_records()))
+        self._dns.__enter__()
 
     def _serve(self, made: list[tuple[socket.socket, str]]) -> None:
-        """One thread for every listener: DNS answers, "tcp" ports accept and close, "http"
-        ports answer one request (without holding up the others), "silent" ports keep the
-        connection open and never send."""
+        """One thread for every listener: "tcp" ports accept and close, "http" ports answer one
+        request (without holding up the others), "silent" ports keep the connection open and
+        never send."""
         sel = selectors.DefaultSelector()
         for s, kind in made:
             s.setblocking(False)
@@ -296,12 +343,6 @@ class NetnsLab:
                 s = key.fileobj
                 assert isinstance(s, socket.socket)
                 try:
-                    if key.data == "dns":
-                        data, peer = s.recvfrom(4096)
-                        reply = self.dns_answer(data)
-                        if reply:
-                            s.sendto(reply, peer)
-                        continue
                     if key.data in ("http-conn", "silent-conn"):
                         data = s.recv(4096)
                         if key.data == "http-conn" and data:
@@ -330,34 +371,14 @@ class NetnsLab:
                 key.fileobj.close()  # type: ignore[union-attr]
         sel.close()
 
-    def dns_answer(self, wire: bytes) -> bytes | None:
+    def dns_records(self) -> Records:
         """A and PTR for the lab's hosts (``hN`` and ``hN.ndscan``); NXDOMAIN otherwise."""
-        import dns.message
-        import dns.rcode
-        import dns.rdatatype
-        import dns.rrset
-
-        try:
-            query = dns.message.from_wire(wire)
-        except Exception:
-            return None
-        reply = dns.message.make_response(query)
-        reply.flags |= 0x0080  # RA, as Docker's embedded DNS sets it
-        q = query.question[0]
-        name = q.name.to_text().rstrip(".").lower()
-        by_name = {h.name: h for h in self.hosts}
-        by_name.update({f"{h.name}.ndscan": h for h in self.hosts})
-        by_ptr = {".".join(reversed(h.ip.split("."))) + ".in-addr.arpa": h for h in self.hosts}
-        if q.rdtype == dns.rdatatype.PTR and name in by_ptr:
-            reply.answer.append(
-                dns.rrset.from_text(q.name, 600, "IN", "PTR", f"{by_ptr[name].name}.ndscan.")
-            )
-        elif name in by_name:
-            if q.rdtype == dns.rdatatype.A:
-                reply.answer.append(dns.rrset.from_text(q.name, 600, "IN", "A", by_name[name].ip))
-        else:
-            reply.set_rcode(dns.rcode.NXDOMAIN)
-        return reply.to_wire()
+        records: Records = {}
+        for h in self.hosts:
+            records[(f"{h.name}.", "A")] = [h.ip]
+            records[(f"{h.name}.ndscan.", "A")] = [h.ip]
+            records[(ptr_name(h.ip), "PTR")] = [f"{h.name}.ndscan."]
+        return records
 
     def _start_mariadb(self, h: LabHost) -> None:
         self._tmp = tempfile.mkdtemp(prefix="ndscan-mariadb-")
@@ -420,6 +441,8 @@ class NetnsLab:
         self._stop.set()
         if self._server:
             self._server.join(2)
+        if self._dns:
+            self._dns.__exit__(None, None, None)
         for s in self._sockets:
             s.close()
         if self._mariadb and self._mariadb.poll() is None:

@@ -35,7 +35,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.netns_lab import in_netns
+from tests.support.mini_dns import MiniDns, Records, ptr_name
+from tests.support.netns_lab import in_netns, netns_exec, setns
 
 PREFIX = "ndpath"
 BIG_RESPONSE = 256 * 1024
@@ -64,6 +65,7 @@ class PathLab:
     _built: list[str] = field(default_factory=list)
     _black_hole: bool = False
     _filter: int | None = None
+    _dns: MiniDns | None = None
 
     # ------------------------------------------------------------ naming
 
@@ -96,10 +98,7 @@ class PathLab:
 
     def exec_args(self, net_raw: bool = True, ns: str | None = None) -> list[str]:
         """argv prefix running a command in the client namespace (optionally without NET_RAW)."""
-        args = ["ip", "netns", "exec", ns or self.client]
-        if not net_raw:
-            args += ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
-        return args
+        return netns_exec(ns or self.client, net_raw)
 
     # ------------------------------------------------------------ build
 
@@ -197,27 +196,20 @@ class PathLab:
             tcp.listen(16)
             return tcp
 
-        def make() -> tuple[socket.socket, socket.socket, socket.socket]:
-            from tests.support.netns_lab import setns
-
+        def make() -> tuple[socket.socket, socket.socket]:
             setns(f"/run/netns/{self.ns('s')}")
             service = listener(self.server, self.port)
             setns(f"/run/netns/{self.client}")
-            big = listener(self.addr("c"), BIG_PORT)
-            dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            dns.bind(("127.0.0.11", 53))
-            return service, big, dns
+            return service, listener(self.addr("c"), BIG_PORT)
 
-        service, big, dns = in_netns(self.client, make)
-        self._sockets += [service, big, dns]
-        for fn, sock in (
-            (self._serve_tcp, service),
-            (self._serve_tcp, big),
-            (self._serve_dns, dns),
-        ):
-            t = threading.Thread(target=fn, args=(sock,), daemon=True)
+        service, big = in_netns(self.client, make)
+        self._sockets += [service, big]
+        for sock in (service, big):
+            t = threading.Thread(target=self._serve_tcp, args=(sock,), daemon=True)
             t.start()
             self._threads.append(t)
+        self._dns = in_netns(self.client, lambda: MiniDns("127.0.0.11", 53, self.dns_records()))
+        self._dns.__enter__()
 
     def _serve_tcp(self, sock: socket.socket) -> None:
         sock.settimeout(0.2)
@@ -241,17 +233,6 @@ class PathLab:
             except OSError:
                 pass
 
-    def _serve_dns(self, sock: socket.socket) -> None:
-        sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                wire, peer = sock.recvfrom(4096)
-            except (TimeoutError, OSError):
-                continue
-            reply = self.dns_answer(wire)
-            if reply:
-                sock.sendto(reply, peer)
-
     def names(self) -> dict[str, str]:
         """address -> PTR name the lab's DNS gives (routers by both their addresses)."""
         o = self.octet
@@ -264,39 +245,18 @@ class PathLab:
             f"10.80.{o}.2": "client.pathlab",
         }
 
-    def dns_answer(self, wire: bytes) -> bytes | None:
+    def dns_records(self) -> Records:
         """PTR for the lab's addresses, A for their names (``server`` too); NXDOMAIN otherwise."""
-        import dns.message
-        import dns.rcode
-        import dns.rdatatype
-        import dns.rrset
-
-        try:
-            query = dns.message.from_wire(wire)
-        except Exception:
-            return None
-        reply = dns.message.make_response(query)
-        reply.flags |= 0x0080
-        q = query.question[0]
-        qname = q.name.to_text().rstrip(".").lower()
-        by_ptr = {
-            ".".join(reversed(a.split("."))) + ".in-addr.arpa": n for a, n in self.names().items()
-        }
-        by_name = {
+        records: Records = {(ptr_name(a), "PTR"): [n + "."] for a, n in self.names().items()}
+        for name, address in {
             "router1.pathlab": self.addr("r1"),
             "router2.pathlab": self.addr("r2"),
             "server.pathlab": self.server,
             "server": self.server,
             "client.pathlab": self.addr("c"),
-        }
-        if q.rdtype == dns.rdatatype.PTR and qname in by_ptr:
-            reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "PTR", by_ptr[qname] + "."))
-        elif qname in by_name:
-            if q.rdtype == dns.rdatatype.A:
-                reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "A", by_name[qname]))
-        else:
-            reply.set_rcode(dns.rcode.NXDOMAIN)
-        return reply.to_wire()
+        }.items():
+            records[(name + ".", "A")] = [address]
+        return records
 
     # ------------------------------------------------------------ a real transfer
 
@@ -326,6 +286,8 @@ class PathLab:
         self._stop.set()
         for t in self._threads:
             t.join(2)
+        if self._dns:
+            self._dns.__exit__(None, None, None)
         for s in self._sockets:
             s.close()
         for ns in self._built:

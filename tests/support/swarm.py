@@ -104,6 +104,30 @@ CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer"
 IMAGE_CACHE = Path(os.environ.get("NETDIAG_IMAGE_CACHE", "/var/cache/netdiag-images")) / "swarm"
 SYSTEM_CONTAINERD = Path("/run/containerd/containerd.sock")
 OFFLOADS = ("tso", "gso", "gro", "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation")
+BIG_FILE = 4_000_000  # bytes: far more than one TCP window, so a black hole must bite
+# Run inside a task container: fetch URLs, one JSON line per URL (a stall ends at the timeout:
+# no byte for that long, which a 4 MB transfer between namespaces never needs when healthy).
+FETCH_SCRIPT = """
+import json, sys, time, urllib.request
+for url in sys.argv[2:]:
+    t = time.monotonic()
+    try:
+        body = urllib.request.urlopen(url, timeout=float(sys.argv[1])).read()
+        r = {"url": url, "ok": True, "len": len(body), "text": body[:40].decode(errors="replace")}
+    except Exception as e:
+        r = {"url": url, "ok": False, "error": str(e)}
+    r["seconds"] = round(time.monotonic() - t, 3)
+    print(json.dumps(r))
+"""
+
+
+def serve_files_command(port: int) -> str:
+    """``sh -c`` text for a task of the netdiag image: serve /node (the task's node name, from
+    $NODE) and /big (``BIG_FILE`` random bytes) with python -m http.server on ``port``."""
+    return (
+        "mkdir -p /tmp/w && cd /tmp/w && echo $NODE > node && "
+        f"head -c {BIG_FILE} /dev/urandom > big && exec python3 -m http.server {port}"
+    )
 
 
 def default_prefix() -> str:
@@ -673,6 +697,19 @@ class Swarm:
         if not out:
             raise LookupError(f"no container of {service} on {self.node(node).hostname}")
         return out[0]
+
+    def overlay_ip(self, node: int | str | Node, container: str, network: str) -> str:
+        """The container's address on the overlay ``network``."""
+        fmt = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+        return self.docker(node, "inspect", "-f", fmt, container).stdout.strip()
+
+    def fetch(
+        self, node: int | str | Node, container: str, *urls: str, timeout: float = 5
+    ) -> list[dict]:
+        """GET each URL from inside ``container`` (FETCH_SCRIPT): one dict per URL."""
+        r = self.docker(node, "exec", container, "python3", "-c", FETCH_SCRIPT, str(timeout),
+                        *urls, timeout=60 + 10 * len(urls))  # fmt: skip
+        return [json.loads(line) for line in r.stdout.splitlines()]
 
     def wait(self, cond: object, timeout: float, what: str, raise_on_timeout: bool = True) -> bool:
         """Poll ``cond()`` every half second until true or ``timeout`` seconds pass."""

@@ -213,13 +213,6 @@ class DockerView:
 # --- parsers (pure) --------------------------------------------------------------------------
 
 
-def _split_cidr(value: Any) -> tuple[str | None, int | None]:
-    if not value or not isinstance(value, str):
-        return None, None
-    addr, _, prefix = value.partition("/")
-    return addr, int(prefix) if prefix.isdigit() else None
-
-
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 

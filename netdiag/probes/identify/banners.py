@@ -133,34 +133,32 @@ def greeting_220(data: bytes, final: bool = False, hint: str | None = None) -> P
     return Identity(protocol, name, product=text[:60] or None, facts={"banner": text})
 
 
-def pop3(data: bytes, final: bool = False) -> Parsed:
-    """A POP3 greeting ``+OK ...`` (server-first only: after a Redis PING ``+`` means RESP)."""
-    if _is_prefix(data, b"+OK"):
+def _status_line(
+    data: bytes, final: bool, starts: tuple[bytes, ...], skip: int, protocol: str, name: str
+) -> Parsed:
+    """A one-line greeting starting with one of ``starts``: ``skip`` bytes of status, then the
+    server's own words (its product, as far as a banner tells)."""
+    if _is_prefix(data, *starts):
         return None if final else INCOMPLETE
-    if not data.startswith(b"+OK"):
+    if not data.startswith(starts):
         return None
     lines = _lines(data, final)
     if lines is None:
         return INCOMPLETE
     if not _printable(lines[0]):
         return None
-    text = _text(lines[0][3:])
-    return Identity("pop3", "POP3", product=text[:60] or None, facts={"banner": text})
+    text = _text(lines[0][skip:])
+    return Identity(protocol, name, product=text[:60] or None, facts={"banner": text})
+
+
+def pop3(data: bytes, final: bool = False) -> Parsed:
+    """A POP3 greeting ``+OK ...`` (server-first only: after a Redis PING ``+`` means RESP)."""
+    return _status_line(data, final, (b"+OK",), 3, "pop3", "POP3")
 
 
 def imap(data: bytes, final: bool = False) -> Parsed:
     """An IMAP greeting ``* OK ...`` or ``* PREAUTH ...``."""
-    if _is_prefix(data, b"* OK", b"* PREAUTH", b"* BYE"):
-        return None if final else INCOMPLETE
-    if not data.startswith((b"* OK", b"* PREAUTH", b"* BYE")):
-        return None
-    lines = _lines(data, final)
-    if lines is None:
-        return INCOMPLETE
-    if not _printable(lines[0]):
-        return None
-    text = _text(lines[0][2:])
-    return Identity("imap", "IMAP", product=text[:60] or None, facts={"banner": text})
+    return _status_line(data, final, (b"* OK", b"* PREAUTH", b"* BYE"), 2, "imap", "IMAP")
 
 
 # Redis speaks first only to refuse: protected mode, or maxclients reached.

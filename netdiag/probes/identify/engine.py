@@ -25,6 +25,7 @@ import time
 import warnings
 from typing import Any
 
+from netdiag.dns.name import is_ip_literal
 from netdiag.probes import mysql_wire
 from netdiag.probes.base import ProbeFailure, connect
 from netdiag.probes.identify import certs, nudges, resp
@@ -142,20 +143,10 @@ def _open(address: str, port: int, source: str | None) -> socket.socket:
 def _start_nudge(ch: _Channel, host: str | None) -> None:
     nudge = nudges.NUDGES[ch.nudge or ""]
     if nudge.payload is None:  # TLS: the ssl module writes the ClientHello
-        ch.tls = _TLS(host if host and not _is_ip(host) else None)
+        ch.tls = _TLS(host if host and not is_ip_literal(host) else None)
         ch.out += ch.tls.step()
     else:
         ch.out += nudge.payload(host)
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class _Run:
