@@ -145,7 +145,9 @@ def wrap_indented(text: str, first: str, rest: str, width: int | None = None) ->
     """One paragraph wrapped to ``width``: its first line after ``first``, the others after
     ``rest`` (``fix: run ...`` then an aligned continuation)."""
     width = terminal_width() if width is None else width
-    body = wrap(printable(text), max(20, width - len(first)))
+    # every line fits under the longer prefix (a continuation indented deeper than the first
+    # line's prefix ran past the width)
+    body = wrap(printable(text), max(20, width - max(len(first), len(rest))))
     return [first + body[0], *(rest + line for line in body[1:])]
 
 

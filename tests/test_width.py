@@ -64,3 +64,13 @@ def test_probe_and_doctor_fit_100_columns_when_not_a_terminal() -> None:
     assert narrow.stdout.splitlines()[2].startswith("http://")
     assert doctor.returncode == 1 and widest(doctor.stdout) <= 100, doctor.stdout
     assert any("fix:" in line for line in doctor.stdout.splitlines())
+
+
+def test_wrap_indented_continuations_fit_under_a_longer_prefix() -> None:
+    from netdiag.report import wrap_indented
+
+    text = "sweep 192.168.160.0/20 stopped: an empty block: Docker hands out addresses " * 3
+    lines = wrap_indented(text, "", "    ", width=100)
+    assert len(lines) > 2 and max(len(line) for line in lines) <= 100
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert " ".join(line.strip() for line in lines) == text.strip()
