@@ -117,22 +117,29 @@ def terminal_width(stream: TextIO | None = None) -> int:
     return DEFAULT_WIDTH
 
 
-def wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` characters, broken at spaces where possible."""
+def wrap(text: str, width: int, first: int | None = None) -> list[str]:
+    """``text`` in lines of at most ``width`` characters (the first line ``first``, when given),
+    broken at spaces where possible."""
     width = max(1, width)
+    first = width if first is None else max(1, first)
     lines: list[str] = []
+
+    def limit() -> int:
+        return width if lines else first
+
     for para in text.split("\n"):
         line = ""
         for word in para.split(" "):
-            while len(word) > width:  # a word longer than a line is cut
+            while len(word) > limit():  # a word longer than a line is cut
                 if line:
                     lines.append(line)
                     line = ""
-                lines.append(word[:width])
-                word = word[width:]
+                cut = limit()
+                lines.append(word[:cut])
+                word = word[cut:]
             if not line:
                 line = word
-            elif len(line) + 1 + len(word) <= width:
+            elif len(line) + 1 + len(word) <= limit():
                 line += " " + word
             else:
                 lines.append(line)
@@ -145,9 +152,7 @@ def wrap_indented(text: str, first: str, rest: str, width: int | None = None) ->
     """One paragraph wrapped to ``width``: its first line after ``first``, the others after
     ``rest`` (``fix: run ...`` then an aligned continuation)."""
     width = terminal_width() if width is None else width
-    # every line fits under the longer prefix (a continuation indented deeper than the first
-    # line's prefix ran past the width)
-    body = wrap(printable(text), max(20, width - max(len(first), len(rest))))
+    body = wrap(printable(text), max(20, width - len(rest)), max(20, width - len(first)))
     return [first + body[0], *(rest + line for line in body[1:])]
 
 

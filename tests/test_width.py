@@ -74,3 +74,14 @@ def test_wrap_indented_continuations_fit_under_a_longer_prefix() -> None:
     assert len(lines) > 2 and max(len(line) for line in lines) <= 100
     assert all(line.startswith("    ") for line in lines[1:])
     assert " ".join(line.strip() for line in lines) == text.strip()
+
+
+def test_wrap_indented_first_line_uses_its_own_room() -> None:
+    from netdiag.report import wrap_indented
+
+    text = "x" * 60 + " " + "y" * 39  # 100 characters: one line after an empty first prefix
+    assert wrap_indented(text, "", "    ", width=100) == [text]
+    assert wrap_indented(text, "note: ", "      ", width=100) == [
+        "note: " + "x" * 60,
+        "      " + "y" * 39,
+    ]
