@@ -15,8 +15,9 @@ import pytest
 
 from tests.conftest import run_netdiag, usage_error
 from tests.health_peers import closed_port
-from tests.support.mesh_lab import NET, LoopbackMesh, wait_for
+from tests.support.mesh_lab import NET, LoopbackMesh
 from tests.support.schemas import netdiag_json
+from tests.support.timing import wait_for
 
 
 @pytest.mark.parametrize(

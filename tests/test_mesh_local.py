@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from netdiag.report import ENVELOPE_KEYS
-from tests.support.mesh_lab import NET, LoopbackMesh, chromium_dom, http_get, wait_for
+from tests.support.mesh_lab import NET, LoopbackMesh, chromium_dom, http_get
 from tests.support.schemas import validate
+from tests.support.timing import wait_for
 
 pytestmark = pytest.mark.slow
 

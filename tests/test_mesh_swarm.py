@@ -23,7 +23,8 @@ import pytest
 
 from tests.support.artifacts import artifacts_dir, record
 from tests.support.schemas import netdiag_json, validate
-from tests.support.swarm import Swarm, wait_until
+from tests.support.swarm import Swarm
+from tests.support.timing import wait_for
 from tests.support.tutorial import MARIADB_CMD, MARIADB_IMAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.netns]
@@ -118,7 +119,7 @@ def mesh(swarm: Swarm) -> Iterator[Swarm]:
             )  # fmt: skip
         swarm.wait_tasks(SERVICE, 3, timeout=180)
         swarm.wait_tasks(DB, 1, timeout=180)
-        wait_until(
+        wait_for(
             lambda: (
                 all_up(doc := get_json(swarm, "node1", "/api/v1/mesh"))
                 and set(target_states(doc).values()) == {"up"}
@@ -206,7 +207,7 @@ def test_metrics_parse_and_agree_with_the_json(mesh: Swarm) -> None:
                 return None  # a round ended between the two reads
             return local, families
 
-        local, families = wait_until(same_round, 20, f"{node}: metrics of the JSON's round")
+        local, families = wait_for(same_round, 20, f"{node}: metrics of the JSON's round")
         up = {
             (s.labels["target_node"], s.labels["target_address"]): s.value
             for s in families["netdiag_peer_up"].samples
@@ -304,7 +305,7 @@ def test_vxlan_cut_on_node3_is_seen_named_and_healed(mesh: Swarm) -> None:
 
     cut_at = time.time()
     with mesh.cut_vxlan(3):
-        locals_, seen_at = wait_until(lambda: column_and_row("down"), 10 * INTERVAL, "cut seen")
+        locals_, seen_at = wait_for(lambda: column_and_row("down"), 10 * INTERVAL, "cut seen")
         detection = seen_at - cut_at
         # node3 still reaches itself; node1 and node2 still reach each other
         assert local_peers(locals_["node3"])["node3"]["state"] == "up"
@@ -343,9 +344,9 @@ def test_vxlan_cut_on_node3_is_seen_named_and_healed(mesh: Swarm) -> None:
         }
         assert len(cells.cells) == 9
     healed_at = time.time()
-    _, back_at = wait_until(lambda: column_and_row("up"), 10 * INTERVAL, "cut healed")
+    _, back_at = wait_for(lambda: column_and_row("up"), 10 * INTERVAL, "cut healed")
     heal = back_at - healed_at
-    wait_until(lambda: all_up(get_json(mesh, "node1", "/api/v1/mesh")), 10 * INTERVAL, "all up")
+    wait_for(lambda: all_up(get_json(mesh, "node1", "/api/v1/mesh")), 10 * INTERVAL, "all up")
     record(FIGURES, detect_s=round(detection, 2), heal_s=round(heal, 2), interval_s=INTERVAL)
     # The issue's contract: seen within 3 intervals of the fault, and back within 3 of the fix
     # (measured by the agents' own round ends, not by this test's polling).
@@ -367,7 +368,7 @@ def test_stopped_agent_is_reported_not_dropped(mesh: Swarm) -> None:
                 return None
             return doc if g[("node1", "node2")] != "up" else None
 
-        doc = wait_until(gone_but_shown, 10 * INTERVAL, "node2's agent reported gone")
+        doc = wait_for(gone_but_shown, 10 * INTERVAL, "node2's agent reported gone")
         g = grid(doc)
         assert len(g) == 9
         assert g[("node1", "node2")] in ("stale", "down", "unknown")
@@ -379,9 +380,9 @@ def test_stopped_agent_is_reported_not_dropped(mesh: Swarm) -> None:
         mesh.manager_docker("node", "update", "--availability", "active", "node2")
     mesh.wait_tasks(SERVICE, 3, timeout=180)
     # the new task has a new address: the old one is forgotten after a few rounds
-    wait_until(
+    wait_for(
         lambda: all_up(doc := get_json(mesh, "node1", "/api/v1/mesh")) and len(doc["nodes"]) == 3,
         60,
         "all up again with node2's new agent",
-        every=1,
+        step=1,
     )

@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.artifacts import record
 from tests.support.schemas import netdiag_json
-from tests.support.swarm import Swarm, wait_until
+from tests.support.swarm import Swarm
+from tests.support.timing import wait_for
 from tests.test_mesh_swarm import FIGURES
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.netns, pytest.mark.timeout(600)]
@@ -77,7 +78,7 @@ def test_every_round_of_30_agents_finishes_within_the_interval(
         )
         return got if done else None
 
-    got = wait_until(settled, 20 * INTERVAL, "30 agents each seeing 30 peers up", every=2)
+    got = wait_for(settled, 20 * INTERVAL, "30 agents each seeing 30 peers up", step=2)
     spread = Counter(x["node"] for x in got)
     assert set(spread) == {"node1", "node2", "node3"}, spread
     slowest = max(x["duration_ms"] for x in got)

@@ -24,10 +24,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.support.mesh_lab import ROOT, agent_env, stop_processes, wait_for
+from tests.support.mesh_lab import ROOT, agent_env, stop_processes
 from tests.support.mini_dns import MiniDns
 from tests.support.netns_lab import in_netns
 from tests.support.schemas import netdiag_json
+from tests.support.timing import wait_for
 
 PORT = 8099
 
@@ -208,7 +209,7 @@ class NetnsMesh:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def wait(self, predicate, timeout: float, what: str) -> Any:
-        """``mesh_lab.wait_for``, with the tail of every agent's log when it times out."""
+        """``timing.wait_for``, with the tail of every agent's log when it times out."""
         try:
             return wait_for(predicate, timeout, what)
         except AssertionError as exc:

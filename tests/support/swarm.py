@@ -38,7 +38,7 @@ API for tests (``node`` is 1, "node1" or a Node):
   ``image``, ``load_image(name, nodes)``              the netdiag image (loaded); any other
   ``create_overlay(name)``, ``deploy_stack(name, file, env)``, ``rm_stack``, ``rm_service``,
   ``tasks(service)``, ``wait_tasks(service, n)``, ``container_of(service, node)``,
-  ``container_pid``, ``ready_nodes()``; ``wait_until(cond, timeout, what)`` (module level).
+  ``container_pid``, ``ready_nodes()``.
 
 Faults, as context managers that undo themselves:
   ``cut_vxlan(node)``       ``iptables -I INPUT -p udp --dport 4789 -j DROP`` in the node's
@@ -90,12 +90,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 LAB_NET = "10.99.0"  # inside the lab namespace only: never seen by the root namespace
 LAB_DNS = f"{LAB_NET}.254"  # nobody holds it
@@ -828,22 +826,6 @@ class Swarm:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-
-
-def wait_until(cond: Callable[[], T], timeout: float, what: str, every: float = 0.3) -> T:
-    """Poll until ``cond()`` returns something truthy and return it; an OSError (an agent
-    restarting, a port not yet published) counts as not yet. AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-        except OSError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last  # type: ignore[return-value]
-        time.sleep(every)
-    raise AssertionError(f"no {what} within {timeout}s (last: {last!r})")
 
 
 def _read_pid(path: Path) -> int | None:

@@ -13,8 +13,29 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 NETDIAG = [sys.executable, "-m", "netdiag"]
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, step: float = 0.2) -> T:
+    """Poll until ``predicate()`` returns something truthy and return it. An OSError, ValueError
+    or KeyError (a peer restarting, a port not yet published, half a JSON document) counts as
+    not yet; AssertionError naming ``what`` and the last value on timeout."""
+    end = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < end:
+        try:
+            last = predicate()
+        except (OSError, ValueError, KeyError) as exc:
+            last = exc
+        else:
+            if last:
+                return last  # type: ignore[return-value]
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def quick_run() -> float:
