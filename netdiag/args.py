@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, NoReturn
 from netdiag.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from netdiag.probes.settings import ProbeFlags
 
 QUIET_HELP = "print only what failed (nothing when all is well), no progress lines"
@@ -48,6 +50,24 @@ def positive_float(text: str) -> float:
     if value > MAX_SECONDS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS} seconds: {text!r}")
     return value
+
+
+def int_range(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (``unit``, e.g. "days", names
+    it in the error)."""
+    of = f" of {unit}" if unit else ""
+    unit = f" {unit}" if unit else ""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number{of}: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}-{high}{unit}: {text!r}")
+        return value
+
+    return parse
 
 
 def add_timing_options(

@@ -18,6 +18,7 @@ from netdiag.args import (
     ArgumentParser,
     add_http_options,
     add_login_options,
+    int_range,
     positive_float,
     probe_flags,
 )
@@ -94,7 +95,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--udp-packets",
-        type=int,
+        type=int_range(0, 50),
         default=5,
         metavar="N",
         help="UDP echo packets per peer and round, 0 to 50 (default 5)",
@@ -145,8 +146,6 @@ def _settings(args):
         )
     if args.interval < MIN_INTERVAL:
         raise UsageError(f"--interval must be at least {MIN_INTERVAL:g} s")
-    if not 0 <= args.udp_packets <= 50:
-        raise UsageError("--udp-packets must be 0-50")
     host, port = parse_listen(args.listen)
     env_service = (os.environ.get("NETDIAG_SERVICE") or "").strip()
     peers = args.peers or f"tasks.{env_service or 'netdiag'}"

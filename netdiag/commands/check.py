@@ -11,7 +11,13 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from netdiag.args import ArgumentParser, add_login_options, add_output_options, add_timing_options
+from netdiag.args import (
+    ArgumentParser,
+    add_login_options,
+    add_output_options,
+    add_timing_options,
+    int_range,
+)
 from netdiag.errors import NetdiagError, UsageError
 
 if TYPE_CHECKING:
@@ -55,18 +61,11 @@ def build_parser() -> ArgumentParser:
 
 
 def cert_days(text: str) -> int:
-    """``--cert-days N``: a whole number of days, 1 to 3650 (as the checks file's cert_days)."""
-    import argparse
-
+    """``--cert-days N``: a whole number of days, 1 to 3650 (as the checks file's cert_days;
+    the limit is imported only when the flag is given)."""
     from netdiag.checks.spec import MAX_CERT_DAYS
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
-    if not 1 <= value <= MAX_CERT_DAYS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_CERT_DAYS} days: {text!r}")
-    return value
+    return int_range(1, MAX_CERT_DAYS, "days")(text)
 
 
 def command_line_check(target: Target, args: argparse.Namespace) -> Check:

@@ -15,7 +15,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
-from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options, int_range
 from netdiag.errors import UsageError
 
 USAGE_EXIT = 2
@@ -41,7 +41,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--port",
-        type=port_number,
+        type=int_range(1, 65535),
         default=DEFAULT_PORT,
         metavar="N",
         help=f"the agents' port with a NAME (default {DEFAULT_PORT})",
@@ -49,14 +49,6 @@ def build_parser() -> ArgumentParser:
     add_output_options(p)
     add_timing_options(p, DEFAULT_TIMEOUT, DEFAULT_DEADLINE, per="agent asked")
     return p
-
-
-def port_number(text: str) -> int:
-    import argparse
-
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"must be 1-65535: {text!r}")
-    return int(text)
 
 
 def _agent_url(text: str) -> tuple[str, int] | None:

@@ -7,12 +7,11 @@ See docs/path.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from typing import TYPE_CHECKING
 
-from netdiag.args import ArgumentParser, add_output_options, add_timing_options
+from netdiag.args import ArgumentParser, add_output_options, add_timing_options, int_range
 from netdiag.deadline import Deadline
 from netdiag.errors import UsageError
 from netdiag.report import print_document, printable
@@ -24,19 +23,6 @@ USAGE_EXIT = 2
 DEFAULT_TIMEOUT = 1.0
 DEFAULT_DEADLINE = 20.0
 PROTO_NAMES = {"icmp": "ICMP echo", "udp": "UDP", "tcp": "TCP SYN"}
-
-
-def _int_range(low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be {low}-{high}: {text!r}")
-        return value
-
-    return parse
 
 
 def build_parser() -> ArgumentParser:
@@ -57,13 +43,13 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--port",
-        type=_int_range(1, 65535),
+        type=int_range(1, 65535),
         metavar="N",
         help="TCP: the service port (default: the URL's, else 80); UDP: the first port (33434)",
     )
-    p.add_argument("--max-hops", type=_int_range(1, 255), default=30, metavar="N")
+    p.add_argument("--max-hops", type=int_range(1, 255), default=30, metavar="N")
     p.add_argument(
-        "--probes", type=_int_range(1, 20), default=3, metavar="N", help="probes per hop (3)"
+        "--probes", type=int_range(1, 20), default=3, metavar="N", help="probes per hop (3)"
     )
     p.add_argument("--no-dns", action="store_true", help="no PTR lookups for the hops")
     add_output_options(p)
