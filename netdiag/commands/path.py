@@ -173,7 +173,6 @@ def render_failure(report: PathReport, width: int | None = None) -> str:
 
 def _para(text: str, width: int) -> list[str]:
     """One finding, escaped and wrapped to ``width``; continuation lines indented by 4."""
-    from netdiag.report import printable, wrap
+    from netdiag.report import wrap_indented
 
-    first, *rest = wrap(printable(text), max(20, width - 4))
-    return [first, *("    " + line for line in rest)]
+    return wrap_indented(text, "", "    ", width)

@@ -174,7 +174,7 @@ def _pmtu_cell(m: dict | None) -> str:
 
 def _path_mtu_lines(measured: list[dict]) -> list[str]:
     """Under the table: per default gateway what was measured and how, a fix for a black hole."""
-    from netdiag.report import printable, terminal_width, wrap
+    from netdiag.report import terminal_width, wrap_indented
 
     if not measured:
         return ["  path MTU: no IPv4 default gateway, nothing measured"]
@@ -188,8 +188,7 @@ def _path_mtu_lines(measured: list[dict]) -> list[str]:
         else:
             text += f"{m['verdict']} ({how})"
         for paragraph in (text, *([f"fix: {m['fix']}"] if m["fix"] else [])):
-            first, *rest = wrap(printable(paragraph), width - 6)
-            lines += [f"  {first}", *(f"      {line}" for line in rest)]
+            lines += wrap_indented(paragraph, "  ", "      ", width)
     return lines
 
 
